@@ -1,0 +1,43 @@
+"""ANB pipeline: a pluggable task-queue framework for media pipelines on Dramatiq."""
+
+from .errors import (
+    AnbError,
+    BrokerUnavailable,
+    ConfigurationError,
+    MediaError,
+    MediaTimeout,
+    NotAVideo,
+    ObjectNotFound,
+    StepNotFound,
+    StorageError,
+    StorageUnavailable,
+)
+from .events import EventSink, PipelineEvent
+from .job import Job
+from .pipeline import MediaPipeline
+from .settings import Settings
+from .steps import Step, StepContext, StepRegistry
+from .storage import Storage, open_storage
+
+__all__ = [
+    "AnbError",
+    "BrokerUnavailable",
+    "ConfigurationError",
+    "EventSink",
+    "Job",
+    "MediaError",
+    "MediaPipeline",
+    "MediaTimeout",
+    "NotAVideo",
+    "ObjectNotFound",
+    "PipelineEvent",
+    "Settings",
+    "Step",
+    "StepContext",
+    "StepNotFound",
+    "StepRegistry",
+    "Storage",
+    "StorageError",
+    "StorageUnavailable",
+    "open_storage",
+]

@@ -1,0 +1,95 @@
+"""Turns Dramatiq's message hooks into pipeline lifecycle events for a sink.
+
+It must sit *before* Retries in the middleware list: ``after_*`` hooks run in reverse
+order, so by the time ours runs, Retries has decided whether the message failed for good.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import Middleware
+
+from ..events import EventKind, EventSink, PipelineEvent
+from .poison import REASON_OPTION
+
+STEP_ACTOR_PREFIX = "anb_step_"
+#: Where the last step leaves the final job (output keys) for the pipeline_done event.
+FINAL_JOB_OPTION = "anb_final_job"
+#: Error texts are for people: long enough to say what failed, short enough to store.
+MAX_ERROR_CHARS = 1000
+
+
+def step_name(actor_name: str) -> str | None:
+    if actor_name.startswith(STEP_ACTOR_PREFIX):
+        return actor_name[len(STEP_ACTOR_PREFIX) :]
+    return None
+
+
+def describe(exception: BaseException) -> str:
+    return f"{type(exception).__name__}: {exception}"[:MAX_ERROR_CHARS]
+
+
+class LifecycleEvents(Middleware):
+    def __init__(self, *, sink: EventSink) -> None:
+        self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
+        self.sink = sink
+        self._started: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        step = step_name(message.actor_name)
+        if step is None:
+            return
+        attempt = message.options.get("retries", 0) + 1
+        with self._lock:
+            self._started[message.message_id] = (time.monotonic(), attempt)
+        # A sink failure here raises into Dramatiq, which retries the message: a step never
+        # runs with its start unrecorded.
+        self._emit("step_started", message, step, attempt)
+
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: dramatiq.MessageProxy, *,
+        result: Any = None, exception: BaseException | None = None,
+    ) -> None:
+        step = step_name(message.actor_name)
+        if step is None:
+            return
+        with self._lock:
+            started, attempt = self._started.pop(message.message_id, (time.monotonic(), 1))
+        seconds = round(time.monotonic() - started, 3)
+        if exception is not None:
+            error = describe(exception)
+            self._emit("step_failed", message, step, attempt, seconds=seconds, error=error)
+            if message.failed:
+                self._emit("pipeline_dead_lettered", message, step, attempt, error=error)
+            return
+        self._emit("step_finished", message, step, attempt, seconds=seconds)
+        if message.options.get("pipe_target") is None:
+            final_job = message.options.get(FINAL_JOB_OPTION) or {}
+            output = final_job.get("meta")
+            self._emit("pipeline_done", message, step, attempt, output=output)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        step = step_name(message.actor_name)
+        if step is not None and message.failed:
+            error = message.options.get(REASON_OPTION, "skipped")
+            attempt = message.options.get("retries", 0) + 1
+            self._emit("pipeline_dead_lettered", message, step, attempt, error=error)
+
+    def _emit(self, kind: EventKind, message: dramatiq.MessageProxy, step: str, attempt: int,
+              **fields: Any) -> None:
+        video_id = _video_id(message)
+        self.sink.emit(PipelineEvent(kind=kind, video_id=video_id, step=step, attempt=attempt,
+                                     message_id=message.message_id, **fields))
+
+
+def _video_id(message: dramatiq.MessageProxy) -> str:
+    for arg in message.args:
+        if isinstance(arg, dict) and "video_id" in arg:
+            return str(arg["video_id"])
+    return ""

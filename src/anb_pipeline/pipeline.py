@@ -1,0 +1,115 @@
+"""The media pipeline: configured steps as Dramatiq actors, chained with ``dramatiq.pipeline``."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage, default_middleware
+from dramatiq.middleware.retries import Retries
+
+from .brokers import make_broker
+from .errors import NotAVideo
+from .events import EventSink, load_sink
+from .job import Job
+from .middleware import LifecycleEvents, PoisonGuard
+from .middleware.lifecycle import FINAL_JOB_OPTION, STEP_ACTOR_PREFIX
+from .settings import Settings
+from .steps import Step, StepContext, StepRegistry
+from .storage import Storage, open_storage
+
+
+def middleware_stack(settings: Settings, sink: EventSink) -> list[dramatiq.Middleware]:
+    """The same stack on every broker. Order matters: see LifecycleEvents."""
+    stack: list[dramatiq.Middleware] = [
+        # First, so its after-hook runs last: the SQS broker needs the current message
+        # while Pipelines and Retries enqueue.
+        CurrentMessage(),
+        PoisonGuard(max_receives=settings.max_receives),
+        LifecycleEvents(sink=sink),
+    ]
+    for middleware_class in default_middleware:
+        if middleware_class is Retries:
+            stack.append(Retries(max_retries=settings.max_retries,
+                                 min_backoff=settings.min_backoff_ms,
+                                 max_backoff=settings.max_backoff_ms))
+        else:
+            stack.append(middleware_class())
+    return stack
+
+
+class MediaPipeline:
+    """Owns the broker, the step actors and the storage of one process.
+
+    Parameters:
+      settings: the configuration; ``settings.steps`` picks and orders the steps.
+      registry: where steps come from; defaults to the entry-point group.
+      sink: where lifecycle events go; defaults to ``ANB_EVENT_SINK``.
+      broker: an existing broker to declare the actors on (tests); defaults to
+        ``ANB_BROKER_URL`` with the framework's middleware stack.
+    """
+
+    def __init__(
+        self, settings: Settings, *, registry: StepRegistry | None = None,
+        sink: EventSink | None = None, broker: dramatiq.Broker | None = None,
+    ) -> None:
+        self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
+        self.settings = settings
+        self.registry = registry or StepRegistry()
+        self.sink = sink or load_sink(settings)
+        self.broker = broker or make_broker(settings, middleware=middleware_stack(settings, self.sink))
+        self.steps = self.registry.resolve(settings.steps)
+        self.actors = {step.name: self._declare(step) for step in self.steps}
+
+    @functools.cached_property
+    def storage(self) -> Storage:
+        return open_storage(self.settings)
+
+    def _declare(self, step: Step) -> dramatiq.Actor[Any, Any]:
+        def perform(job: dict[str, Any]) -> dict[str, Any] | None:
+            result = self.run_step(step, Job.from_message(job)).to_message()
+            message = CurrentMessage.get_current_message()
+            if message is not None and message.options.get("pipe_target") is None:
+                # The last step: nothing consumes a return value, so the final job rides
+                # on the message for the pipeline_done event instead.
+                message.options[FINAL_JOB_OPTION] = result
+                return None
+            return result
+
+        # Several ffmpeg calls may each use their full timeout; Dramatiq's own limit is a
+        # backstop above that, never the first thing to fire.
+        time_limit_ms = (self.settings.ffmpeg_timeout_s * 2 + 60) * 1000
+        return dramatiq.actor(
+            perform, actor_name=f"{STEP_ACTOR_PREFIX}{step.name}", broker=self.broker,
+            queue_name=self.settings.queue_name, max_retries=self.settings.max_retries,
+            min_backoff=self.settings.min_backoff_ms, max_backoff=self.settings.max_backoff_ms,
+            time_limit=time_limit_ms, throws=(NotAVideo,),
+        )
+
+    def run_step(self, step: Step, job: Job) -> Job:
+        with tempfile.TemporaryDirectory(prefix=f"anb-{step.name}-",
+                                         dir=self.settings.work_dir) as workdir:
+            ctx = StepContext(step=step.name, job=job, storage=self.storage,
+                              settings=self.settings, workdir=Path(workdir))
+            return step.run(ctx)
+
+    def messages(self, job: Job, *, start_at: str | None = None) -> list[dramatiq.Message[Any]]:
+        names = [step.name for step in self.steps]
+        first = names.index(start_at) if start_at else 0
+        head, *rest = names[first:]
+        return [self.actors[head].message(job.to_message())] + [
+            self.actors[name].message() for name in rest
+        ]
+
+    def enqueue(self, *, video_id: str, source_key: str) -> str:
+        """Start processing one video; returns the first message's id."""
+        job = Job.start(video_id=video_id, source_key=source_key)
+        messages = self.messages(job)
+        dramatiq.pipeline(messages, broker=self.broker).run()
+        self.logger.info("Enqueued video %s (%s).", video_id, ",".join(self.settings.steps),
+                         extra={"video_id": video_id, "message_id": messages[0].message_id})
+        return messages[0].message_id

@@ -1,0 +1,115 @@
+"""The one settings object of the pipeline framework.
+
+Every value comes from an ``ANB_*`` environment variable, with a default that works on
+one machine. Units are in the names: ``*_s`` is seconds, ``*_ms`` milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from .errors import ConfigurationError
+
+ASSETS_DIR = Path(__file__).parent / "assets"
+
+#: SQS refuses a message delay above 15 minutes; Dramatiq's retry backoff must stay under it
+#: or the retry is dropped (dramatiq-sqs raises inside a middleware and the message is lost).
+SQS_MAX_DELAY_MS = 900_000
+
+DEFAULT_STEPS = ("trim", "resize", "watermark", "bumpers", "upload")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What a worker, the CLI or the web tier needs to know about the pipeline."""
+
+    broker_url: str = "sqs://"
+    storage_url: str = "file://" + str(Path.cwd() / ".anb" / "storage")
+    aws_endpoint_url: str | None = None
+    aws_region: str = "us-east-1"
+    queue_namespace: str = "anb"
+    steps: tuple[str, ...] = DEFAULT_STEPS
+    event_sink: str | None = None
+    #: Attempts in all, the first included (Dramatiq's ``max_retries`` is this minus one).
+    max_attempts: int = 3
+    min_backoff_ms: int = 15_000
+    max_backoff_ms: int = SQS_MAX_DELAY_MS
+    #: How long a received SQS message stays hidden; the heartbeat renews it every third.
+    visibility_timeout_s: int = 120
+    #: Deliveries after which a message that keeps losing its worker is dead-lettered.
+    max_receives: int = 3
+    sqs_wait_time_s: int = 20
+    ffmpeg_timeout_s: int = 900
+    max_content_s: float = 30.0
+    bumper_s: float = 2.0
+    max_fps: int = 30
+    video_crf: int = 23
+    video_preset: str = "veryfast"
+    watermark_path: Path = ASSETS_DIR / "watermark.png"
+    logo_path: Path = ASSETS_DIR / "logo.png"
+    work_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigurationError("ANB_MAX_ATTEMPTS must be at least 1")
+        if not 0 < self.bumper_s <= 5:
+            raise ConfigurationError("ANB_BUMPER_S must be in (0, 5] seconds")
+        if self.max_backoff_ms > SQS_MAX_DELAY_MS:
+            raise ConfigurationError(
+                f"ANB_MAX_BACKOFF_MS must be at most {SQS_MAX_DELAY_MS} (the SQS delay limit)"
+            )
+        if self.visibility_timeout_s < 3:
+            raise ConfigurationError("ANB_VISIBILITY_TIMEOUT_S must be at least 3 seconds")
+        if not self.steps:
+            raise ConfigurationError("ANB_STEPS names no step")
+
+    @property
+    def max_retries(self) -> int:
+        return self.max_attempts - 1
+
+    @property
+    def queue_name(self) -> str:
+        """The queue every step actor uses; on SQS also the queue's name."""
+        return f"{self.queue_namespace}_video"
+
+    @property
+    def dlq_name(self) -> str:
+        """The SQS dead-letter queue (dramatiq-sqs names it ``<queue>_dlq``)."""
+        return f"{self.queue_name}_dlq"
+
+    @property
+    def heartbeat_interval_s(self) -> float:
+        return self.visibility_timeout_s / 3
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read ``ANB_*`` variables; ``overrides`` win over the environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for field in dataclasses.fields(cls):
+            raw = env.get("ANB_" + field.name.upper())
+            if raw is not None and raw != "":
+                values[field.name] = _parse(field.name, str(field.type), raw)
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _parse(name: str, type_name: str, raw: str) -> object:
+    try:
+        if type_name.startswith("int"):
+            return int(raw)
+        if type_name.startswith("float"):
+            return float(raw)
+        if type_name.startswith("tuple"):
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if type_name.startswith("Path"):
+            return Path(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"ANB_{name.upper()}={raw!r} is not a valid {type_name}") from exc
+    return raw

@@ -1,0 +1,47 @@
+"""Finds step plugins under the ``anb_pipeline.steps`` entry-point group."""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import entry_points
+
+from ..errors import StepNotFound
+from .base import Step
+
+ENTRY_POINT_GROUP = "anb_pipeline.steps"
+
+
+class StepRegistry:
+    """Steps by name. Explicit registration wins over an entry point of the same name."""
+
+    def __init__(self) -> None:
+        self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
+        self._steps: dict[str, Step] = {}
+
+    def register(self, step: Step) -> Step:
+        self._steps[step.name] = step
+        return step
+
+    def get(self, name: str) -> Step:
+        if name not in self._steps:
+            self._load_entry_point(name)
+        return self._steps[name]
+
+    def resolve(self, names: tuple[str, ...]) -> list[Step]:
+        return [self.get(name) for name in names]
+
+    def available(self) -> list[str]:
+        names = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+        return sorted(names | set(self._steps))
+
+    def _load_entry_point(self, name: str) -> None:
+        matches = entry_points(group=ENTRY_POINT_GROUP, name=name)
+        if not matches:
+            raise StepNotFound(
+                f"no step named {name!r}; available: {', '.join(self.available()) or 'none'}"
+            )
+        entry_point = next(iter(matches))
+        loaded = entry_point.load()
+        step = loaded() if isinstance(loaded, type) else loaded
+        self.logger.debug("Loaded step %r from %s.", name, entry_point.value)
+        self._steps[name] = step

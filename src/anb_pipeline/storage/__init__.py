@@ -1,0 +1,35 @@
+"""Storage chosen by URL: ``file:///dir`` or ``s3://bucket/prefix``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from ..errors import ConfigurationError
+from ..settings import Settings
+from .base import Storage, check_key
+from .local import LocalStorage
+from .s3 import S3Storage
+
+__all__ = ["LocalStorage", "S3Storage", "Storage", "check_key", "open_storage"]
+
+
+def open_storage(settings: Settings) -> Storage:
+    url = urlparse(settings.storage_url)
+    if url.scheme == "file":
+        path = url.netloc + url.path
+        if not path:
+            raise ConfigurationError("ANB_STORAGE_URL file:// needs a directory, e.g. file:///srv/anb")
+        return LocalStorage(Path(path))
+    if url.scheme == "s3":
+        if not url.netloc:
+            raise ConfigurationError("ANB_STORAGE_URL s3:// needs a bucket, e.g. s3://bucket/prefix")
+        return S3Storage(
+            bucket=url.netloc,
+            prefix=url.path,
+            endpoint_url=settings.aws_endpoint_url,
+            region=settings.aws_region,
+        )
+    raise ConfigurationError(
+        f"ANB_STORAGE_URL scheme {url.scheme!r} is not supported; use file:// or s3://"
+    )

@@ -1,0 +1,58 @@
+"""The storage contract: objects under keys that the code builds, never user input."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from ..errors import StorageError
+
+_KEY = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could escape a prefix or that no code of ours would build."""
+    if not _KEY.match(key) or any(part in (".", "..") for part in key.split("/")):
+        raise StorageError(f"invalid storage key {key!r}")
+    return key
+
+
+class Storage(Protocol):
+    """Where originals, intermediates and outputs live.
+
+    Writes are atomic: a reader sees the old object, the new one, or none, never a
+    half-written one. That is what makes a redelivered step safe to redo.
+    """
+
+    def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> None: ...
+
+    def put_stream(self, key: str, stream: BinaryIO, *, content_type: str | None = None) -> int:
+        """Copy ``stream`` to ``key`` in chunks; returns the bytes written."""
+        ...
+
+    def get_file(self, key: str, path: Path) -> None: ...
+
+    def open_read(self, key: str) -> BinaryIO: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def size(self, key: str) -> int: ...
+
+    def delete(self, key: str) -> None:
+        """Delete one object; deleting a missing object is not an error."""
+        ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix``; returns how many were deleted."""
+        ...
+
+    def list(self, prefix: str) -> list[str]: ...
+
+    def presigned_url(self, key: str, *, expires_s: int) -> str | None:
+        """A URL anyone can fetch, or None when the app must serve the object itself."""
+        ...
+
+    def check(self) -> None:
+        """Raise StorageUnavailable when storage cannot be reached."""
+        ...

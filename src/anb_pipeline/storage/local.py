@@ -1,0 +1,97 @@
+"""Storage in a local directory (``file:///dir``), for one machine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import ObjectNotFound, StorageUnavailable
+from .base import check_key
+
+CHUNK_BYTES = 1024 * 1024
+
+
+class LocalStorage:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / check_key(key)).resolve()
+        # check_key already refuses "..": this guards against symlinks planted under root.
+        if self.root not in path.parents:
+            raise ObjectNotFound(key)
+        return path
+
+    def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+        with open(path, "rb") as stream:
+            self.put_stream(key, stream)
+
+    def put_stream(self, key: str, stream: BinaryIO, *, content_type: str | None = None) -> int:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".part-")
+        written = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK_BYTES):
+                    out.write(chunk)
+                    written += len(chunk)
+            os.replace(tmp_name, target)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return written
+
+    def get_file(self, key: str, path: Path) -> None:
+        source = self._path(key)
+        if not source.is_file():
+            raise ObjectNotFound(key)
+        shutil.copyfile(source, path)
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            return open(self._path(key), "rb")
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(key) from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(key) from exc
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list(prefix)
+        for key in keys:
+            self.delete(key)
+        return len(keys)
+
+    def list(self, prefix: str) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        keys = (
+            path.relative_to(self.root).as_posix()
+            for path in self.root.rglob("*")
+            if path.is_file() and not path.name.startswith(".part-")
+        )
+        return sorted(key for key in keys if key.startswith(prefix))
+
+    def presigned_url(self, key: str, *, expires_s: int) -> str | None:
+        return None
+
+    def check(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".part-check-")
+            probe.close()
+        except OSError as exc:
+            raise StorageUnavailable(f"storage directory {self.root} is not writable: {exc}") from exc

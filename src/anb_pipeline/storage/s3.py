@@ -1,0 +1,132 @@
+"""Storage in an S3 bucket (``s3://bucket/prefix``), with multipart transfers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import ObjectNotFound, StorageError, StorageUnavailable
+from .base import check_key
+
+#: Objects above this size go up in 8 MiB parts, so a large upload never sits in memory.
+TRANSFER = TransferConfig(multipart_threshold=8 * 1024 * 1024, multipart_chunksize=8 * 1024 * 1024)
+
+
+def _translate(exc: Exception, key: str) -> StorageError:
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("404", "NoSuchKey", "NotFound"):
+            return ObjectNotFound(key)
+        if code in ("NoSuchBucket", "AccessDenied", "SlowDown", "ServiceUnavailable"):
+            return StorageUnavailable(f"S3 refused {key!r}: {code}")
+        return StorageError(f"S3 error on {key!r}: {code}")
+    return StorageUnavailable(f"S3 is unreachable: {exc}")
+
+
+class S3Storage:
+    def __init__(
+        self, *, bucket: str, prefix: str, endpoint_url: str | None, region: str
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        # boto3 clients are thread-safe; resources are not, so only a client is kept.
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5),
+        )
+
+    def _key(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def _call(self, key: str, method: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, method)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, key) from exc
+
+    def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+        extra = {"ContentType": content_type} if content_type else None
+        self._call(key, "upload_file", Filename=str(path), Bucket=self.bucket,
+                   Key=self._key(key), ExtraArgs=extra, Config=TRANSFER)
+
+    def put_stream(self, key: str, stream: BinaryIO, *, content_type: str | None = None) -> int:
+        counter = _CountingReader(stream)
+        extra = {"ContentType": content_type} if content_type else None
+        self._call(key, "upload_fileobj", Fileobj=counter, Bucket=self.bucket,
+                   Key=self._key(key), ExtraArgs=extra, Config=TRANSFER)
+        return counter.count
+
+    def get_file(self, key: str, path: Path) -> None:
+        self._call(key, "download_file", Bucket=self.bucket, Key=self._key(key),
+                   Filename=str(path), Config=TRANSFER)
+
+    def open_read(self, key: str) -> BinaryIO:
+        response = self._call(key, "get_object", Bucket=self.bucket, Key=self._key(key))
+        return response["Body"]  # type: ignore[no-any-return]
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.size(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def size(self, key: str) -> int:
+        head = self._call(key, "head_object", Bucket=self.bucket, Key=self._key(key))
+        return int(head["ContentLength"])
+
+    def delete(self, key: str) -> None:
+        self._call(key, "delete_object", Bucket=self.bucket, Key=self._key(key))
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = self.list(prefix)
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": self.prefix + key} for key in keys[start : start + 1000]]
+            self._call(prefix, "delete_objects", Bucket=self.bucket, Delete={"Objects": batch})
+        return len(keys)
+
+    def list(self, prefix: str) -> list[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        keys: list[str] = []
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                keys.extend(item["Key"][len(self.prefix) :] for item in page.get("Contents", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, prefix) from exc
+        return sorted(keys)
+
+    def presigned_url(self, key: str, *, expires_s: int) -> str | None:
+        return self.client.generate_presigned_url(  # type: ignore[no-any-return]
+            "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)},
+            ExpiresIn=expires_s,
+        )
+
+    def check(self) -> None:
+        self._call("", "head_bucket", Bucket=self.bucket)
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it is missing (local emulator and first runs)."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            self._call("", "create_bucket", Bucket=self.bucket)
+
+
+class _CountingReader:
+    """Counts the bytes boto3 pulls from a stream, without buffering them."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(size)
+        self.count += len(chunk)
+        return chunk
