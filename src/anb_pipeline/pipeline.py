@@ -12,8 +12,8 @@ import dramatiq
 from dramatiq.middleware import CurrentMessage, default_middleware
 from dramatiq.middleware.retries import Retries
 
-from .brokers import make_broker
-from .errors import NotAVideo
+from .brokers import check_broker, make_broker
+from .errors import BrokerUnavailable, NotAVideo
 from .events import EventSink, load_sink
 from .job import Job
 from .middleware import LifecycleEvents, PoisonGuard
@@ -109,7 +109,19 @@ class MediaPipeline:
         """Start processing one video; returns the first message's id."""
         job = Job.start(video_id=video_id, source_key=source_key)
         messages = self.messages(job)
-        dramatiq.pipeline(messages, broker=self.broker).run()
+        try:
+            dramatiq.pipeline(messages, broker=self.broker).run()
+        except dramatiq.errors.BrokerError as exc:
+            raise BrokerUnavailable(f"the queue is unreachable: {exc}") from exc
         self.logger.info("Enqueued video %s (%s).", video_id, ",".join(self.settings.steps),
                          extra={"video_id": video_id, "message_id": messages[0].message_id})
         return messages[0].message_id
+
+    def check_queue(self) -> None:
+        """Raise BrokerUnavailable unless the broker answers (for health checks)."""
+        try:
+            check_broker(self.broker, self.settings)
+        except BrokerUnavailable:
+            raise
+        except Exception as exc:
+            raise BrokerUnavailable(f"the queue is unreachable: {exc}") from exc

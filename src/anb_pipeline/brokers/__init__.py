@@ -9,7 +9,7 @@ import dramatiq
 from ..errors import ConfigurationError
 from ..settings import Settings
 
-__all__ = ["make_broker"]
+__all__ = ["check_broker", "make_broker"]
 
 
 def make_broker(settings: Settings, *, middleware: list[dramatiq.Middleware]) -> dramatiq.Broker:
@@ -35,3 +35,15 @@ def make_broker(settings: Settings, *, middleware: list[dramatiq.Middleware]) ->
     raise ConfigurationError(
         f"ANB_BROKER_URL scheme {scheme!r} is not supported; use sqs://, redis://, amqp:// or stub://"
     )
+
+
+def check_broker(broker: dramatiq.Broker, settings: Settings) -> None:
+    """One cheap round trip to the broker; raises whatever the client raises."""
+    if hasattr(broker, "queue_url"):
+        broker.client.get_queue_attributes(
+            QueueUrl=broker.queue_url(settings.queue_name), AttributeNames=["QueueArn"]
+        )
+    elif hasattr(broker, "client"):
+        broker.client.ping()
+    elif hasattr(broker, "connection"):
+        broker.connection.process_data_events(time_limit=0)
