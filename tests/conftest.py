@@ -20,6 +20,13 @@ import pytest
 from anb_pipeline.emulator import EMULATOR_CREDENTIALS, free_port
 from anb_pipeline.media import ffmpeg_exe
 
+SUPPORT_DIR = Path(__file__).parent / "support"
+# The stand-in third-party plugin package: importable here and in worker subprocesses.
+sys.path.insert(0, str(SUPPORT_DIR))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(SUPPORT_DIR), os.environ.get("PYTHONPATH")])
+)
+
 REQUIRE_SERVICES = os.environ.get("ANB_REQUIRE_SERVICES") == "1"
 POSTGRES_URL = os.environ.get("ANB_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("ANB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

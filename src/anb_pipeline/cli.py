@@ -1,0 +1,54 @@
+"""The ``anb`` command. Other packages add subcommands through the ``anb_pipeline.commands``
+entry-point group: each entry point is a ``register(subparsers)`` function."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+
+from . import commands
+from .errors import AnbError
+
+COMMANDS_GROUP = "anb_pipeline.commands"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="anb", description="ANB Rising Stars Showcase: media pipeline and web app."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands.register(subparsers)
+    for entry_point in sorted(entry_points(group=COMMANDS_GROUP), key=lambda ep: ep.name):
+        try:
+            register = entry_point.load()
+        except ImportError as exc:
+            # A broken plugin must not take the framework's own commands down with it.
+            print(f"anb: warning: commands from {entry_point.value} are unavailable: {exc}",
+                  file=sys.stderr)
+            continue
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else os.environ.get("ANB_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except AnbError as exc:
+        print(f"anb: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Helpers the pipeline tests share: building pipelines on each broker and running them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+
+from anb_pipeline import MediaPipeline, PipelineEvent, Settings
+from anb_pipeline.events import CallbackSink
+from anb_pipeline.media.invariants import clip_problems
+from anb_pipeline.storage import S3Storage
+
+FINAL_KINDS = ("pipeline_done", "pipeline_dead_lettered")
+
+
+class EventLog:
+    """Collects events and lets a test wait for one."""
+
+    def __init__(self) -> None:
+        self.events: list[PipelineEvent] = []
+        self.changed = threading.Condition()
+
+    def __call__(self, event: PipelineEvent) -> None:
+        with self.changed:
+            self.events.append(event)
+            self.changed.notify_all()
+
+    def of(self, video_id: str, kind: str | None = None) -> list[PipelineEvent]:
+        return [e for e in self.events if e.video_id == video_id and kind in (None, e.kind)]
+
+    def wait_final(self, video_id: str, *, timeout_s: float) -> PipelineEvent:
+        deadline = time.monotonic() + timeout_s
+        with self.changed:
+            while True:
+                final = [e for e in self.of(video_id) if e.kind in FINAL_KINDS]
+                if final:
+                    return final[0]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"video {video_id} did not finish: {self.of(video_id)}")
+                self.changed.wait(remaining)
+
+
+def quick_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {"min_backoff_ms": 50, "max_backoff_ms": 200,
+                              "ffmpeg_timeout_s": 120}
+    values.update(overrides)
+    return Settings(**values)
+
+
+def sqs_settings(*, endpoint: str, namespace: str, **overrides: Any) -> Settings:
+    return quick_settings(broker_url="sqs://", aws_endpoint_url=endpoint, queue_namespace=namespace,
+                         storage_url=f"s3://{namespace}-media/anb", **overrides)
+
+
+def build_pipeline(settings: Settings, log: EventLog) -> MediaPipeline:
+    pipeline = MediaPipeline(settings, sink=CallbackSink(log))
+    if isinstance(pipeline.storage, S3Storage):
+        pipeline.storage.ensure_bucket()
+    if hasattr(pipeline.broker, "ensure_queues"):
+        pipeline.broker.ensure_queues()
+    return pipeline
+
+
+def start_video(pipeline: MediaPipeline, source: Path, video_id: str) -> None:
+    key = f"originals/{video_id}{source.suffix}"
+    pipeline.storage.put_file(key, source)
+    pipeline.enqueue(video_id=video_id, source_key=key)
+
+
+def run_until_final(pipeline: MediaPipeline, log: EventLog, video_ids: list[str], *,
+                    timeout_s: float = 120, threads: int = 1) -> dict[str, PipelineEvent]:
+    worker = dramatiq.Worker(pipeline.broker, worker_threads=threads, worker_timeout=200)
+    worker.start()
+    try:
+        return {video_id: log.wait_final(video_id, timeout_s=timeout_s) for video_id in video_ids}
+    finally:
+        worker.stop()
+
+
+def fetch_output(pipeline: MediaPipeline, video_id: str, target: Path) -> Path:
+    pipeline.storage.get_file(f"processed/{video_id}.mp4", target)
+    return target
+
+
+def assert_clip_ok(pipeline: MediaPipeline, video_id: str, tmp_path: Path, *,
+                   source_duration_s: float) -> None:
+    clip = fetch_output(pipeline, video_id, tmp_path / f"{video_id}-out.mp4")
+    assert clip_problems(clip, settings=pipeline.settings, source_duration_s=source_duration_s) == []
+    assert pipeline.storage.exists(f"processed/{video_id}.jpg"), "the poster is missing"
+    assert pipeline.storage.list(f"work/{video_id}/") == [], "intermediates were left behind"

@@ -1,0 +1,282 @@
+"""Failure semantics on real dramatiq-sqs over the emulator: retries, dead letters, redrive,
+killed workers, poison messages, graceful stop, the visibility heartbeat, long delays."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dramatiq
+import pytest
+from anb_test_plugins.sink import read_events
+from conftest import make_video
+from helpers import EventLog, build_pipeline, run_until_final, sqs_settings, start_video
+
+from anb_pipeline.cli import main as anb_main
+from anb_pipeline.dlq import DeadLetterQueue
+
+pytestmark = pytest.mark.media
+
+
+def settings_env(settings, **extra: str) -> dict[str, str]:
+    """The environment that gives a worker subprocess the same settings."""
+    env = {
+        "ANB_BROKER_URL": settings.broker_url, "ANB_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
+        "ANB_QUEUE_NAMESPACE": settings.queue_namespace, "ANB_STORAGE_URL": settings.storage_url,
+        "ANB_STEPS": ",".join(settings.steps),
+        "ANB_VISIBILITY_TIMEOUT_S": str(settings.visibility_timeout_s),
+        "ANB_SQS_WAIT_TIME_S": str(settings.sqs_wait_time_s),
+        "ANB_MIN_BACKOFF_MS": str(settings.min_backoff_ms),
+        "ANB_MAX_BACKOFF_MS": str(settings.max_backoff_ms),
+    }
+    return {**os.environ, **env, **extra}
+
+
+class WorkerProcess:
+    """``anb worker`` in its own process group, as a host would run it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log = open(log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "anb_pipeline.cli", "worker", "--threads", "1"],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def kill_host(self) -> None:
+        """SIGKILL the whole group, as an instance termination would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def terminate(self, *, timeout_s: float = 60) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout_s)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.kill_host()
+        self.log.close()
+
+
+def wait_for(predicate, *, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def final_event(events_file: Path, video_id: str) -> dict | None:
+    for event in read_events(events_file):
+        if event["video_id"] == video_id and event["kind"] in ("pipeline_done",
+                                                               "pipeline_dead_lettered"):
+            return event
+    return None
+
+
+@pytest.fixture
+def subprocess_setup(aws_endpoint, namespace, tmp_path):
+    """Settings, an enqueueing pipeline, and the env for worker subprocesses."""
+    def setup(steps: tuple[str, ...], **overrides):
+        settings = sqs_settings(endpoint=aws_endpoint, namespace=namespace, steps=steps,
+                                visibility_timeout_s=3, sqs_wait_time_s=1, **overrides)
+        pipeline = build_pipeline(settings, EventLog())
+        env = settings_env(
+            settings, ANB_EVENT_SINK="anb_test_plugins.sink:make_sink",
+            ANB_TEST_EVENTS_FILE=str(tmp_path / "events.jsonl"),
+            ANB_TEST_STARTED_MARKER=str(tmp_path / "started.txt"), ANB_TEST_SLOW_S="4",
+        )
+        return settings, pipeline, env
+    return setup
+
+
+def test_a_failing_step_is_tried_three_times_dead_lettered_then_redriven(
+    aws_endpoint, namespace, tmp_path, monkeypatch, capsys
+) -> None:
+    flag = tmp_path / "fail.flag"
+    flag.touch()
+    monkeypatch.setenv("ANB_TEST_FAIL_FLAG", str(flag))
+    settings = sqs_settings(endpoint=aws_endpoint, namespace=namespace,
+                            steps=("trim", "flaky", "checksum"))
+    log = EventLog()
+    pipeline = build_pipeline(settings, log)
+    start_video(pipeline, make_video(tmp_path / "in.mp4"), "v1")
+
+    final = run_until_final(pipeline, log, ["v1"])["v1"]
+
+    assert final.kind == "pipeline_dead_lettered"
+    assert (final.step, final.attempt) == ("flaky", 3)
+    assert "RuntimeError: flaky step was told to fail" in final.error
+    assert flag.with_suffix(".calls").read_text() == "3"
+    assert [e.attempt for e in log.of("v1", "step_failed")] == [1, 2, 3]
+
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    assert anb_main(["dlq", "list", "--json"]) == 0
+    [letter] = json.loads(capsys.readouterr().out)
+    assert (letter["video_id"], letter["step"], letter["attempts"]) == ("v1", "flaky", 3)
+    assert "flaky step was told to fail" in letter["error"]
+
+    flag.unlink()  # the cause is fixed
+    assert anb_main(["dlq", "redrive"]) == 0
+    assert "1 message(s) redriven" in capsys.readouterr().out
+    log.events.clear()
+    final = run_until_final(pipeline, log, ["v1"])["v1"]
+
+    assert final.kind == "pipeline_done", final.error
+    assert [e.step for e in log.of("v1", "step_started")] == ["flaky", "checksum"]
+    assert log.of("v1", "step_started")[0].attempt == 1, "redrive gives fresh attempts"
+    assert DeadLetterQueue(pipeline.broker).list() == []
+
+
+def test_a_worker_killed_mid_step_loses_nothing(subprocess_setup, tmp_path) -> None:
+    settings, pipeline, env = subprocess_setup(
+        ("trim", "slow", "resize", "watermark", "bumpers", "upload"))
+    start_video(pipeline, make_video(tmp_path / "in.mp4"), "v1")
+    started = tmp_path / "started.txt"
+
+    first = WorkerProcess(env, tmp_path / "worker1.log")
+    try:
+        wait_for(lambda: lines(started), timeout_s=60, what="the slow step to start")
+        first.kill_host()
+    finally:
+        first.close()
+    second = WorkerProcess(env, tmp_path / "worker2.log")
+    try:
+        event = wait_for(lambda: final_event(tmp_path / "events.jsonl", "v1"), timeout_s=120,
+                         what="the video to finish")
+    finally:
+        second.terminate()
+        second.close()
+
+    assert event["kind"] == "pipeline_done", event
+    assert len(lines(started)) == 2, "the killed step ran again, once"
+    assert pipeline.storage.list("processed/") == ["processed/v1.jpg", "processed/v1.mp4"]
+    assert pipeline.storage.list("work/") == []
+
+
+def test_a_message_that_kills_every_worker_is_dead_lettered_after_three_receives(
+    subprocess_setup, tmp_path
+) -> None:
+    settings, pipeline, env = subprocess_setup(("trim", "crash", "upload"))
+    start_video(pipeline, make_video(tmp_path / "in.mp4"), "v1")
+    events_file = tmp_path / "events.jsonl"
+
+    for attempt in range(4):
+        worker = WorkerProcess(env, tmp_path / f"worker{attempt}.log")
+        try:
+            wait_for(lambda: worker.process.poll() is not None or final_event(events_file, "v1"),
+                     timeout_s=60, what="the worker to crash or the video to dead-letter")
+        finally:
+            if worker.process.poll() is None:
+                worker.terminate()
+            worker.close()
+        if final_event(events_file, "v1"):
+            break
+
+    event = final_event(events_file, "v1")
+    assert event is not None and event["kind"] == "pipeline_dead_lettered"
+    assert event["step"] == "crash"
+    assert "delivered 3 times without completing" in event["error"]
+    assert len(lines(tmp_path / "started.txt")) == 2, "two workers died; the third refused it"
+    [letter] = DeadLetterQueue(pipeline.broker).list()
+    assert (letter.video_id, letter.step) == ("v1", "crash")
+
+
+def test_sigterm_mid_step_finishes_the_step_and_loses_nothing(subprocess_setup, tmp_path) -> None:
+    settings, pipeline, env = subprocess_setup(("trim", "slow", "checksum"))
+    start_video(pipeline, make_video(tmp_path / "in.mp4"), "v1")
+    started = tmp_path / "started.txt"
+
+    first = WorkerProcess(env, tmp_path / "worker1.log")
+    try:
+        wait_for(lambda: lines(started), timeout_s=60, what="the slow step to start")
+        assert first.terminate() == 0
+    finally:
+        first.close()
+    finished = [e for e in read_events(tmp_path / "events.jsonl")
+                if e["kind"] == "step_finished" and e["step"] == "slow"]
+    assert len(finished) == 1, "the in-flight step finished before the worker stopped"
+
+    second = WorkerProcess(env, tmp_path / "worker2.log")
+    try:
+        event = wait_for(lambda: final_event(tmp_path / "events.jsonl", "v1"), timeout_s=60,
+                         what="the video to finish")
+    finally:
+        second.terminate()
+        second.close()
+    assert event["kind"] == "pipeline_done"
+    assert len(lines(started)) == 1, "the finished step was not redone"
+
+
+def test_the_heartbeat_keeps_a_long_step_from_being_redelivered(
+    aws_endpoint, namespace, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("ANB_TEST_SLOW_S", "8")
+    monkeypatch.setenv("ANB_TEST_STARTED_MARKER", str(tmp_path / "started.txt"))
+    settings = sqs_settings(endpoint=aws_endpoint, namespace=namespace, steps=("trim", "slow"),
+                            visibility_timeout_s=3)
+    log = EventLog()
+    pipeline = build_pipeline(settings, log)
+    start_video(pipeline, make_video(tmp_path / "in.mp4"), "v1")
+
+    # Two threads: a redelivered copy would be picked up and run while the first still runs.
+    final = run_until_final(pipeline, log, ["v1"], threads=2)["v1"]
+
+    assert final.kind == "pipeline_done"
+    assert len(lines(tmp_path / "started.txt")) == 1, "8 s step, 3 s visibility, one delivery"
+
+
+def test_a_delay_beyond_the_sqs_limit_is_clamped_not_dropped(aws_endpoint, namespace) -> None:
+    settings = sqs_settings(endpoint=aws_endpoint, namespace=namespace)
+    pipeline = build_pipeline(settings, EventLog())
+    message = pipeline.actors["trim"].message({"video_id": "v", "source_key": "k",
+                                               "input_key": "k"})
+
+    pipeline.broker.enqueue(message, delay=2 * 3600 * 1000)
+
+    attributes = pipeline.broker.client.get_queue_attributes(
+        QueueUrl=pipeline.broker.queue_url(settings.queue_name),
+        AttributeNames=["ApproximateNumberOfMessagesDelayed"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
+
+
+def test_queues_ensure_is_idempotent_and_sets_the_redrive_policy(
+    aws_endpoint, namespace, monkeypatch, capsys
+) -> None:
+    settings = sqs_settings(endpoint=aws_endpoint, namespace=namespace)
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    assert anb_main(["queues", "ensure"]) == 0
+    assert anb_main(["queues", "ensure"]) == 0
+    out = capsys.readouterr().out
+    assert f"/{namespace}_video_dlq" in out
+
+    broker = build_pipeline(settings, EventLog()).broker
+    attributes = broker.client.get_queue_attributes(
+        QueueUrl=broker.queue_url(settings.queue_name), AttributeNames=["All"])["Attributes"]
+    redrive = json.loads(attributes["RedrivePolicy"])
+    assert int(redrive["maxReceiveCount"]) == 3
+    assert redrive["deadLetterTargetArn"].endswith(f":{namespace}_video_dlq")
+    assert attributes["ReceiveMessageWaitTimeSeconds"] == "20"
+    assert attributes["MessageRetentionPeriod"] == str(4 * 86400)
+
+
+def test_dlq_commands_on_a_broker_without_them_explain_why(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("ANB_BROKER_URL", "stub://")
+    assert anb_main(["dlq", "list"]) == 2
+    assert "need the SQS broker" in capsys.readouterr().err
+
+
+def test_stub_worker_keeps_dramatiq_semantics() -> None:
+    assert dramatiq.get_broker() is not None

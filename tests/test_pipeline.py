@@ -1,0 +1,92 @@
+"""End-to-end pipeline runs on the stub broker: real ffmpeg, real files, every invariant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import make_video
+from helpers import EventLog, assert_clip_ok, build_pipeline, quick_settings, run_until_final, start_video
+
+from anb_pipeline import MediaPipeline, StepNotFound, StepRegistry
+from anb_pipeline.media import probe
+
+INPUTS = {
+    "landscape-1080p": {"width": 1920, "height": 1080, "seconds": 2},
+    "portrait": {"width": 720, "height": 1280, "seconds": 2},
+    "four-by-three": {"width": 640, "height": 480, "seconds": 2, "fps": 60},
+    "long": {"width": 160, "height": 90, "seconds": 32, "fps": 10},
+}
+
+
+@pytest.fixture
+def stub_pipeline(tmp_path: Path) -> tuple[MediaPipeline, EventLog]:
+    log = EventLog()
+    settings = quick_settings(broker_url="stub://", storage_url=f"file://{tmp_path / 'store'}")
+    return build_pipeline(settings, log), log
+
+
+@pytest.mark.media
+@pytest.mark.parametrize("shape", sorted(INPUTS))
+def test_every_shape_meets_the_invariants(stub_pipeline, tmp_path: Path, shape: str) -> None:
+    pipeline, log = stub_pipeline
+    spec = INPUTS[shape]
+    source = make_video(tmp_path / f"{shape}.mp4", **spec)
+    start_video(pipeline, source, shape)
+
+    final = run_until_final(pipeline, log, [shape])[shape]
+
+    assert final.kind == "pipeline_done", final.error
+    assert_clip_ok(pipeline, shape, tmp_path, source_duration_s=spec["seconds"])
+    steps = [e.step for e in log.of(shape, "step_finished")]
+    assert steps == ["trim", "resize", "watermark", "bumpers", "upload"]
+    assert all(e.seconds is not None and e.seconds >= 0 for e in log.of(shape, "step_finished"))
+
+
+@pytest.mark.media
+def test_portrait_is_pillarboxed_not_stretched(stub_pipeline, tmp_path: Path) -> None:
+    pipeline, log = stub_pipeline
+    start_video(pipeline, make_video(tmp_path / "p.mp4", width=720, height=1280), "p")
+    final = run_until_final(pipeline, log, ["p"])["p"]
+    # 720x1280 fitted into 720 rows keeps 9:16: 405 columns, rounded to even, centred.
+    assert final.output["content_box"] == [438, 0, 404, 720]
+
+
+@pytest.mark.media
+def test_a_step_from_a_third_party_entry_point_runs_inside_the_pipeline(
+    tmp_path: Path,
+) -> None:
+    log = EventLog()
+    settings = quick_settings(broker_url="stub://", storage_url=f"file://{tmp_path / 'store'}",
+                              steps=("trim", "resize", "checksum", "watermark", "bumpers", "upload"))
+    pipeline = build_pipeline(settings, log)
+    assert "checksum" in StepRegistry().available()
+    start_video(pipeline, make_video(tmp_path / "in.mp4"), "plug")
+
+    final = run_until_final(pipeline, log, ["plug"])["plug"]
+
+    assert final.kind == "pipeline_done", final.error
+    assert len(final.output["checksum"]) == 64
+    assert [e.step for e in log.of("plug", "step_finished")][2] == "checksum"
+    assert_clip_ok(pipeline, "plug", tmp_path, source_duration_s=2)
+
+
+def test_an_unknown_step_is_a_clear_configuration_error(tmp_path: Path) -> None:
+    settings = quick_settings(broker_url="stub://", steps=("trim", "sparkle"))
+    with pytest.raises(StepNotFound, match="no step named 'sparkle'; available: .*trim"):
+        MediaPipeline(settings)
+
+
+@pytest.mark.media
+def test_a_non_video_dead_letters_at_the_first_step_without_retrying(stub_pipeline, tmp_path):
+    pipeline, log = stub_pipeline
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"this is not a video" * 100)
+    start_video(pipeline, junk, "junk")
+
+    final = run_until_final(pipeline, log, ["junk"])["junk"]
+
+    assert final.kind == "pipeline_dead_lettered"
+    assert final.step == "trim"
+    assert "ffmpeg failed" in final.error
+    assert probe  # the probe is what the web tier uses to refuse such files up front
