@@ -1,0 +1,53 @@
+"""The application factory: ``uvicorn --factory anb_web.app:create_app``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+
+from anb_pipeline import MediaPipeline
+
+from . import auth, health, media, openapi, public, videos
+from .db import Database, make_engine
+from .errors import EXCEPTION_HANDLERS
+from .media import MediaUrls
+from .security import TokenCodec
+from .settings import WebSettings
+from .state import Services
+
+
+def build_services(settings: WebSettings, pipeline: MediaPipeline) -> Services:
+    engine = make_engine(
+        settings.database_url, pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow, pool_timeout_s=settings.db_pool_timeout_s,
+        busy_timeout_ms=settings.db_busy_timeout_ms,
+    )
+    return Services(
+        settings=settings, database=Database(engine), pipeline=pipeline,
+        tokens=TokenCodec(secret=settings.jwt_secret, ttl_s=settings.jwt_ttl_s),
+        urls=MediaUrls(storage=pipeline.storage, secret=settings.jwt_secret,
+                       ttl_s=settings.url_ttl_s, public_base_url=settings.public_base_url),
+    )
+
+
+def create_app(
+    settings: WebSettings | None = None, *, pipeline: MediaPipeline | None = None
+) -> Starlette:
+    settings = settings or WebSettings.from_env(pipeline=pipeline.settings if pipeline else None)
+    services = build_services(settings, pipeline or MediaPipeline(settings.pipeline))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        services.database.dispose()
+
+    app = Starlette(
+        routes=[*auth.routes, *videos.routes, *public.routes, *health.routes, *media.routes,
+                *openapi.routes],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    return app

@@ -1,0 +1,146 @@
+"""Signup, login, and the bearer-token check every protected route starts with."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .errors import ApiError, InvalidInput, unauthorized
+from .models import User, fold
+from .security import InvalidToken, hash_password, verify_password
+from .state import Services, services
+from .validation import (
+    EMAIL,
+    MAX_EMAIL_CHARS,
+    MAX_NAME_CHARS,
+    MAX_PASSWORD_CHARS,
+    MIN_PASSWORD_CHARS,
+    USERNAME,
+    read_json_object,
+    text_field,
+)
+
+PROFILE_FIELDS = ("first_name", "last_name", "city", "country")
+BAD_CREDENTIALS = "Wrong username or password"
+
+
+def authenticate(request: Request) -> str:
+    """The caller's user id from ``Authorization: Bearer``; 401 otherwise. Reads no body."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized()
+    try:
+        return services(request).tokens.user_id(token.strip())
+    except InvalidToken:
+        raise unauthorized("The bearer token is invalid or has expired") from None
+
+
+def signup_input(data: dict[str, Any]) -> dict[str, str | None]:
+    errors: dict[str, str] = {}
+    values = {
+        "username": text_field(data, "username", errors, required=True, max_chars=32),
+        "email": text_field(data, "email", errors, required=True, max_chars=MAX_EMAIL_CHARS),
+        "password": text_field(data, "password", errors, required=True, strip=False,
+                               min_chars=MIN_PASSWORD_CHARS, max_chars=MAX_PASSWORD_CHARS),
+    }
+    for name in PROFILE_FIELDS:
+        values[name] = text_field(data, name, errors, required=False, max_chars=MAX_NAME_CHARS)
+    if values["username"] and not USERNAME.fullmatch(values["username"]):
+        errors["username"] = "Must be 3 to 32 characters of letters, digits, '_', '.' or '-'"
+    if values["email"] and not EMAIL.fullmatch(values["email"]):
+        errors["email"] = "Must be a valid email address"
+    if errors:
+        raise InvalidInput(errors)
+    return values
+
+
+def _taken(session: Session, *, username_key: str, email_key: str) -> dict[str, str]:
+    rows = session.execute(
+        select(User.username_key, User.email_key).where(
+            or_(User.username_key == username_key, User.email_key == email_key)
+        )
+    ).all()
+    taken: dict[str, str] = {}
+    for row in rows:
+        if row.username_key == username_key:
+            taken["username"] = "This username is taken"
+        if row.email_key == email_key:
+            taken["email"] = "This email is already registered"
+    return taken
+
+
+def _insert_user(session: Session, *, user: User) -> None:
+    session.add(user)
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {"id": user.id, "username": user.username, "email": user.email,
+            **{name: getattr(user, name) for name in PROFILE_FIELDS}}
+
+
+def token_json(app: Services, user_id: str) -> dict[str, Any]:
+    return {"access_token": app.tokens.issue(user_id=user_id), "token_type": "bearer",
+            "expires_in": app.settings.jwt_ttl_s}
+
+
+def _conflict(taken: dict[str, str]) -> ApiError:
+    return ApiError(409, "A user with this username or email already exists",
+                    errors=taken or None)
+
+
+async def signup(request: Request) -> JSONResponse:
+    app = services(request)
+    values = signup_input(await read_json_object(request))
+    keys = {"username_key": values["username"].lower(), "email_key": values["email"].lower()}
+    # A cheap check first so a duplicate costs no hashing; the insert re-checks atomically.
+    if taken := await app.database.run(_taken, **keys):
+        raise _conflict(taken)
+    password_hash = await run_in_threadpool(hash_password, values.pop("password") or "")
+    city = values["city"]
+    user = User(id=str(uuid.uuid4()), password_hash=password_hash, **keys,
+                city_key=fold(city) if city else None, **values)
+    try:
+        await app.database.run(_insert_user, user=user)
+    except IntegrityError:
+        # A parallel signup won the race: the unique indexes are the real guard.
+        raise _conflict(await app.database.run(_taken, **keys)) from None
+    return JSONResponse({**token_json(app, user.id), "user": user_json(user)}, status_code=201)
+
+
+def _credentials(session: Session, *, login: str) -> tuple[str, str] | None:
+    column = User.email_key if "@" in login else User.username_key
+    row = session.execute(
+        select(User.id, User.password_hash).where(column == login.lower())
+    ).first()
+    return (row.id, row.password_hash) if row else None
+
+
+async def login(request: Request) -> JSONResponse:
+    app = services(request)
+    data = await read_json_object(request)
+    errors: dict[str, str] = {}
+    name = text_field(data, "username", errors, required=True, max_chars=MAX_EMAIL_CHARS)
+    password = text_field(data, "password", errors, required=True, strip=False,
+                          max_chars=MAX_PASSWORD_CHARS)
+    if errors:
+        raise InvalidInput(errors)
+    found = await app.database.run(_credentials, login=name or "")
+    user_id, password_hash = found or (None, None)
+    # A missing user still costs one verify, so timing does not tell who exists.
+    if not await run_in_threadpool(verify_password, password_hash, password or ""):
+        raise ApiError(401, BAD_CREDENTIALS, headers={"WWW-Authenticate": "Bearer"})
+    return JSONResponse(token_json(app, str(user_id)))
+
+
+routes = [
+    Route("/api/auth/signup", signup, methods=["POST"]),
+    Route("/api/auth/login", login, methods=["POST"]),
+]

@@ -1,0 +1,75 @@
+"""Every error leaves as JSON with a human-readable ``detail``; never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from anb_pipeline import BrokerUnavailable, StorageError
+
+logger = logging.getLogger(__name__)
+
+BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+class ApiError(HTTPException):
+    """An error answer; ``errors`` maps input fields to what is wrong with them."""
+
+    def __init__(
+        self, status_code: int, detail: str, *, errors: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code=status_code, detail=detail, headers=headers)
+        self.errors = errors
+
+
+class InvalidInput(ApiError):
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(422, "Invalid input", errors=errors)
+
+
+def unauthorized(detail: str = "Authentication required: send a valid bearer token") -> ApiError:
+    return ApiError(401, detail, headers=BEARER_CHALLENGE)
+
+
+def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    body: dict[str, object] = {"detail": exc.detail}
+    errors = getattr(exc, "errors", None)
+    if errors:
+        body["errors"] = errors
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+def dependency_down(request: Request, exc: Exception) -> Response:
+    """A dependency failed mid-request: the client may retry, so 503, not 500."""
+    logger.warning("%s %s: dependency unavailable: %s", request.method, request.url.path, exc)
+    if isinstance(exc, BrokerUnavailable):
+        detail = "The processing queue is unavailable; try again later"
+    elif isinstance(exc, StorageError):
+        detail = "Storage is unavailable; try again later"
+    else:
+        detail = "The database is unavailable; try again later"
+    return JSONResponse({"detail": detail}, status_code=503)
+
+
+def server_error(request: Request, exc: Exception) -> Response:
+    logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+
+EXCEPTION_HANDLERS = {
+    HTTPException: http_error,
+    BrokerUnavailable: dependency_down,
+    StorageError: dependency_down,
+    OperationalError: dependency_down,
+    PoolTimeout: dependency_down,
+    Exception: server_error,
+}

@@ -1,0 +1,260 @@
+"""The OpenAPI 3.1 document served at ``/openapi.json``, written out by hand.
+
+A test checks that every route the app registers is described here, method by method.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .validation import MAX_PAGE, MAX_PAGE_SIZE
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+def _string(**extra: Any) -> dict[str, Any]:
+    return {"type": "string", **extra}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+UNAUTHORIZED = {
+    "description": "The bearer token is missing, malformed or expired",
+    "headers": {"WWW-Authenticate": {"schema": _string(), "description": "Bearer"}},
+    "content": {JSON: {"schema": _ref("Error")}},
+}
+INVALID = _json(_ref("ValidationError"), "Invalid input, with a message per field")
+SECURED = [{"bearer": []}]
+
+VIDEO_ID = {"name": "video_id", "in": "path", "required": True,
+            "description": "The video's UUID; a malformed id answers 404",
+            "schema": _string(format="uuid")}
+PAGE_PARAMS = [
+    {"name": "page", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}},
+    {"name": "page_size", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 20}},
+]
+
+
+def _object(properties: dict[str, Any], *required: str) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": list(required)}
+
+
+def _page_of(item: str) -> dict[str, Any]:
+    return _object({"items": {"type": "array", "items": _ref(item)},
+                    "total": {"type": "integer"}, "page": {"type": "integer"},
+                    "page_size": {"type": "integer"}},
+                   "items", "total", "page", "page_size")
+
+
+NULLABLE_TEXT = _nullable(_string())
+NULLABLE_TIME = _nullable(_string(format="date-time"))
+NULLABLE_URL = _nullable(_string(format="uri-reference"))
+STATUS = _string(enum=["pending", "processing", "processed", "failed"])
+
+VIDEO_FIELDS: dict[str, Any] = {
+    "id": _string(format="uuid"), "title": _string(), "description": NULLABLE_TEXT,
+    "processing_status": STATUS, "created_at": _string(format="date-time"),
+    "processed_at": NULLABLE_TIME, "original_url": _string(format="uri-reference"),
+    "processed_url": NULLABLE_URL, "poster_url": NULLABLE_URL, "votes": {"type": "integer"},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": _object({"detail": _string()}, "detail"),
+    "ValidationError": _object({"detail": _string(), "errors": {
+        "type": "object", "additionalProperties": _string(),
+        "description": "Field name -> what is wrong with it"}}, "detail", "errors"),
+    "Signup": _object({
+        "username": _string(pattern=r"^[A-Za-z0-9_.\-]{3,32}$"),
+        "email": _string(format="email", maxLength=254),
+        "password": _string(minLength=8, maxLength=1024),
+        **{name: _nullable(_string(maxLength=100))
+           for name in ("first_name", "last_name", "city", "country")},
+    }, "username", "email", "password"),
+    "Login": _object({"username": _string(description="The username or the email"),
+                      "password": _string()}, "username", "password"),
+    "Token": _object({"access_token": _string(), "token_type": _string(enum=["bearer"]),
+                      "expires_in": {"type": "integer", "description": "Seconds"}},
+                     "access_token", "token_type", "expires_in"),
+    "User": _object({"id": _string(format="uuid"), "username": _string(),
+                     "email": _string(format="email"), "first_name": NULLABLE_TEXT,
+                     "last_name": NULLABLE_TEXT, "city": NULLABLE_TEXT,
+                     "country": NULLABLE_TEXT},
+                    "id", "username", "email", "first_name", "last_name", "city", "country"),
+    "SignupResult": {"allOf": [_ref("Token"), _object({"user": _ref("User")}, "user")]},
+    "Upload": _object({"file": _string(format="binary"),
+                       "title": _string(minLength=1, maxLength=200),
+                       "description": _string(maxLength=5000)}, "file", "title"),
+    "UploadResult": _object({name: VIDEO_FIELDS[name] for name in (
+        "id", "title", "description", "processing_status", "original_url", "created_at")},
+        "id", "title", "description", "processing_status", "original_url", "created_at"),
+    "Video": _object(VIDEO_FIELDS, *VIDEO_FIELDS),
+    "Step": _object({"name": _string(),
+                     "status": _string(enum=["pending", "running", "succeeded", "failed"]),
+                     "started_at": NULLABLE_TIME, "finished_at": NULLABLE_TIME,
+                     "seconds": _nullable({"type": "number"}), "attempts": {"type": "integer"}},
+                    "name", "status", "started_at", "finished_at", "seconds", "attempts"),
+    "VideoDetail": {"allOf": [_ref("Video"), _object({
+        "steps": {"type": "array", "items": _ref("Step")},
+        "error": _object({"step": _string(), "message": _string()}, "step", "message"),
+    }, "steps")], "description": "`error` is present only when processing_status is failed"},
+    "Player": _object({"username": _string(), "city": NULLABLE_TEXT,
+                       "country": NULLABLE_TEXT}, "username", "city", "country"),
+    "PublicVideo": _object({"id": _string(format="uuid"), "title": _string(),
+                            "player": _ref("Player"), "processed_url": _string(),
+                            "poster_url": _string(), "votes": {"type": "integer"},
+                            "created_at": _string(format="date-time")},
+                           "id", "title", "player", "processed_url", "votes", "created_at"),
+    "PublicVideoPage": _page_of("PublicVideo"),
+    "VoteResult": _object({"video_id": _string(format="uuid"), "votes": {"type": "integer"}},
+                          "video_id", "votes"),
+    "Ranking": _object({"position": {"type": "integer", "minimum": 1},
+                        "username": _string(), "city": NULLABLE_TEXT,
+                        "country": NULLABLE_TEXT, "votes": {"type": "integer"}},
+                       "position", "username", "city", "country", "votes"),
+    "RankingPage": _page_of("Ranking"),
+    "Health": _object({"status": _string(enum=["healthy", "unhealthy"]),
+                       "database": _string(enum=["connected", "unavailable"]),
+                       "storage": _string(enum=["available", "unavailable"]),
+                       "queue": _string(enum=["available", "unavailable"])},
+                      "status", "database", "storage", "queue"),
+}
+
+
+def _json_body(schema: str) -> dict[str, Any]:
+    return {"required": True, "content": {JSON: {"schema": _ref(schema)}}}
+
+
+PATHS: dict[str, Any] = {
+    "/api/auth/signup": {"post": {
+        "summary": "Create an account", "tags": ["auth"], "requestBody": _json_body("Signup"),
+        "responses": {"201": _json(_ref("SignupResult"), "Created, with a token"),
+                      "409": _error("The username or email is taken"), "422": INVALID},
+    }},
+    "/api/auth/login": {"post": {
+        "summary": "Get a token", "tags": ["auth"], "requestBody": _json_body("Login"),
+        "responses": {"200": _json(_ref("Token"), "A bearer token"),
+                      "401": _error("Wrong username or password"), "422": INVALID},
+    }},
+    "/api/videos": {
+        "post": {
+            "summary": "Upload a video", "tags": ["videos"], "security": SECURED,
+            "description": "Streamed to storage, probed, stored and enqueued, all or nothing.",
+            "requestBody": {"required": True,
+                            "content": {"multipart/form-data": {"schema": _ref("Upload")}}},
+            "responses": {
+                "201": _json(_ref("UploadResult"), "Accepted for processing"),
+                "401": UNAUTHORIZED, "413": _error("The file is over the size limit"),
+                "415": _error("Not multipart, or not a decodable video"), "422": INVALID,
+                "503": _error("Storage, database or queue unavailable; nothing was kept"),
+            },
+        },
+        "get": {
+            "summary": "The caller's videos, newest first", "tags": ["videos"],
+            "security": SECURED,
+            "responses": {"200": _json({"type": "array", "items": _ref("Video")}, "Videos"),
+                          "401": UNAUTHORIZED},
+        },
+    },
+    "/api/videos/{video_id}": {
+        "parameters": [VIDEO_ID],
+        "get": {
+            "summary": "One of the caller's videos, with its steps", "tags": ["videos"],
+            "security": SECURED,
+            "responses": {"200": _json(_ref("VideoDetail"), "The video"),
+                          "401": UNAUTHORIZED, "403": _error("Another user's video"),
+                          "404": _error("No such video")},
+        },
+        "delete": {
+            "summary": "Delete a video and all its files", "tags": ["videos"],
+            "security": SECURED,
+            "responses": {"204": {"description": "Deleted"}, "401": UNAUTHORIZED,
+                          "403": _error("Another user's video"),
+                          "404": _error("No such video"),
+                          "409": _error("Published and already voted for")},
+        },
+    },
+    "/api/public/videos": {"get": {
+        "summary": "Published videos", "tags": ["public"], "parameters": PAGE_PARAMS,
+        "responses": {"200": _json(_ref("PublicVideoPage"), "A page"), "422": INVALID},
+    }},
+    "/api/public/videos/{video_id}/vote": {"post": {
+        "summary": "Vote for a published video, once", "tags": ["public"],
+        "security": SECURED, "parameters": [VIDEO_ID],
+        "responses": {"201": _json(_ref("VoteResult"), "Counted"), "401": UNAUTHORIZED,
+                      "403": _error("Your own video"),
+                      "404": _error("No such published video"),
+                      "409": _error("Already voted")},
+    }},
+    "/api/public/rankings": {"get": {
+        "summary": "Players ranked by votes", "tags": ["public"],
+        "parameters": [{"name": "city", "in": "query", "required": False,
+                        "description": "Unicode case-insensitive; accents count",
+                        "schema": _string(maxLength=100)}, *PAGE_PARAMS],
+        "responses": {"200": _json(_ref("RankingPage"), "A page"), "422": INVALID},
+    }},
+    "/media/{key}": {"get": {
+        "summary": "A stored file, through a signed URL (local storage only)",
+        "tags": ["media"],
+        "parameters": [
+            {"name": "key", "in": "path", "required": True, "schema": _string()},
+            {"name": "expires", "in": "query", "required": True,
+             "schema": {"type": "integer", "description": "Epoch seconds"}},
+            {"name": "signature", "in": "query", "required": True, "schema": _string()},
+        ],
+        "responses": {"200": {"description": "The file; Range requests are honoured"},
+                      "206": {"description": "Part of the file"},
+                      "403": _error("Bad or expired signature"),
+                      "404": _error("No such file")},
+    }},
+    "/health": {"get": {
+        "summary": "Deep health check", "tags": ["health"],
+        "responses": {"200": _json(_ref("Health"), "Every dependency answers"),
+                      "503": _json(_ref("Health"), "A dependency is unavailable")},
+    }},
+    "/health/live": {"get": {
+        "summary": "Liveness, for the load balancer", "tags": ["health"],
+        "responses": {"200": _json(_object({"status": _string()}, "status"), "Alive")},
+    }},
+    "/openapi.json": {"get": {
+        "summary": "This document", "tags": ["meta"],
+        "responses": {"200": {"description": "OpenAPI 3.1", "content": {JSON: {}}}},
+    }},
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "ANB Rising Stars Showcase API", "version": "1.0.0"},
+    "paths": PATHS,
+    "components": {
+        "schemas": SCHEMAS,
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                       "bearerFormat": "JWT"}},
+    },
+}
+
+
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(DOCUMENT)
+
+
+routes = [Route("/openapi.json", openapi, methods=["GET"])]

@@ -1,0 +1,133 @@
+"""What anyone can see: published videos and rankings; and voting, which needs a login."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, and_, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from .auth import authenticate
+from .errors import ApiError, InvalidInput
+from .models import User, Video, Vote, fold
+from .state import services
+from .validation import MAX_NAME_CHARS, is_storable, page_params, video_id
+from .videos import votes_count
+
+PUBLISHED = "processed"
+
+
+def _page(
+    session: Session, statement: Select[Any], *, page: int, page_size: int
+) -> tuple[list[Any], int]:
+    """One page of rows plus the total, from a single query with a window count."""
+    rows = session.execute(
+        statement.add_columns(func.count().over().label("total"))
+        .limit(page_size).offset((page - 1) * page_size)
+    ).all()
+    if rows:
+        return list(rows), int(rows[0].total)
+    # Past the last page the window has no row to ride on; count separately.
+    total = session.scalar(select(func.count()).select_from(statement.subquery()))
+    return [], int(total or 0)
+
+
+def _published(session: Session, *, page: int, page_size: int) -> tuple[list[Any], int]:
+    statement = (
+        select(Video.id, Video.title, Video.output_key, Video.poster_key, Video.created_at,
+               User.username, User.city, User.country, votes_count())
+        .join(User, User.id == Video.user_id)
+        .where(Video.status == PUBLISHED)
+        .order_by(Video.created_at.desc(), Video.seq.desc())
+    )
+    return _page(session, statement, page=page, page_size=page_size)
+
+
+async def list_published(request: Request) -> JSONResponse:
+    app = services(request)
+    page, page_size = page_params(request)
+    rows, total = await app.database.run(_published, page=page, page_size=page_size)
+    items = [{
+        "id": row.id, "title": row.title,
+        "player": {"username": row.username, "city": row.city, "country": row.country},
+        "processed_url": app.urls.url(row.output_key), "poster_url": app.urls.url(row.poster_key),
+        "votes": int(row.votes), "created_at": row.created_at.isoformat(),
+    } for row in rows]
+    return JSONResponse({"items": items, "total": total, "page": page, "page_size": page_size})
+
+
+def _vote(session: Session, *, video_id: str, user_id: str) -> int:
+    video = session.execute(select(Video.user_id, Video.status)
+                            .where(Video.id == video_id)).first()
+    if video is None or video.status != PUBLISHED:
+        raise ApiError(404, "No such published video")
+    if video.user_id == user_id:
+        raise ApiError(403, "You cannot vote for your own video")
+    session.add(Vote(user_id=user_id, video_id=video_id))
+    # The unique (user_id, video_id) constraint decides between concurrent votes.
+    session.flush()
+    return int(session.scalar(select(func.count(Vote.id)).where(Vote.video_id == video_id)) or 0)
+
+
+async def vote(request: Request) -> JSONResponse:
+    app = services(request)
+    user_id = authenticate(request)
+    target = video_id(request.path_params["video_id"])
+    if target is None:
+        raise ApiError(404, "No such published video")
+    try:
+        votes = await app.database.run(_vote, video_id=target, user_id=user_id)
+    except IntegrityError:
+        raise ApiError(409, "You have already voted for this video") from None
+    return JSONResponse({"video_id": target, "votes": votes}, status_code=201)
+
+
+def _rankings(
+    session: Session, *, city_key: str | None, page: int, page_size: int
+) -> tuple[list[Any], int]:
+    per_video = (select(Vote.video_id, func.count().label("n"))
+                 .group_by(Vote.video_id).subquery())
+    votes = func.coalesce(func.sum(per_video.c.n), 0)
+    statement = (
+        select(User.username, User.city, User.country, votes.label("votes"))
+        .join(Video, and_(Video.user_id == User.id, Video.status == PUBLISHED))
+        .outerjoin(per_video, per_video.c.video_id == Video.id)
+        .group_by(User.id, User.username, User.city, User.country, User.username_key)
+        # Most votes first (so 0-vote players come last); the unique username key breaks ties.
+        .order_by(votes.desc(), User.username_key.asc())
+    )
+    if city_key is not None:
+        statement = statement.where(User.city_key == city_key)
+    return _page(session, statement, page=page, page_size=page_size)
+
+
+def _city_key(request: Request) -> str | None:
+    city = request.query_params.get("city", "").strip()
+    if not city:
+        return None
+    if len(city) > MAX_NAME_CHARS or not is_storable(city):
+        raise InvalidInput({"city": f"Must be text of at most {MAX_NAME_CHARS} characters"})
+    return fold(city)
+
+
+async def rankings(request: Request) -> JSONResponse:
+    app = services(request)
+    page, page_size = page_params(request)
+    rows, total = await app.database.run(_rankings, city_key=_city_key(request), page=page,
+                                         page_size=page_size)
+    first = (page - 1) * page_size + 1
+    items = [{"position": first + index, "username": row.username, "city": row.city,
+              "country": row.country, "votes": int(row.votes)}
+             for index, row in enumerate(rows)]
+    return JSONResponse({"items": items, "total": total, "page": page, "page_size": page_size})
+
+
+routes = [
+    Route("/api/public/videos", list_published, methods=["GET"]),
+    Route("/api/public/videos/{video_id}/vote", vote, methods=["POST"]),
+    Route("/api/public/rankings", rankings, methods=["GET"]),
+]

@@ -1,0 +1,79 @@
+"""Tokens and passwords.
+
+JWTs are HS256 only: the algorithm is pinned on decode, so ``alg: none`` or any other
+algorithm is refused. Keys are derived from ``ANB_JWT_SECRET`` per purpose (HMAC with a
+label), so the token key and the media-URL key never coincide.
+
+Passwords are hashed with argon2id at OWASP's minimum parameters (19 MiB, 2 passes, one
+lane). Hashing is slow by design: callers run it in the threadpool, outside any database
+transaction.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import time
+from typing import Any
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import OctKey
+
+JWT_ALGORITHM = "HS256"
+
+PASSWORD_HASHER = PasswordHasher(
+    time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID
+)
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, badly signed or expired."""
+
+
+def derive_key(secret: str, *, purpose: str) -> bytes:
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
+
+
+class TokenCodec:
+    def __init__(self, *, secret: str, ttl_s: int) -> None:
+        self.key = OctKey.import_key(derive_key(secret, purpose="anb-jwt-v1"))
+        self.ttl_s = ttl_s
+        self.claims = jwt.JWTClaimsRegistry(exp={"essential": True}, sub={"essential": True})
+
+    def issue(self, *, user_id: str) -> str:
+        now_s = int(time.time())
+        claims = {"sub": user_id, "iat": now_s, "exp": now_s + self.ttl_s}
+        return jwt.encode({"alg": JWT_ALGORITHM}, claims, self.key, algorithms=[JWT_ALGORITHM])
+
+    def user_id(self, token: str) -> str:
+        """The token's subject; raises InvalidToken for anything but a valid, live token."""
+        try:
+            decoded = jwt.decode(token, self.key, algorithms=[JWT_ALGORITHM])
+            self.claims.validate(decoded.claims)
+        except (JoseError, ValueError, TypeError) as exc:
+            raise InvalidToken(str(exc)) from exc
+        subject: Any = decoded.claims["sub"]
+        return str(subject)
+
+
+def hash_password(password: str) -> str:
+    return PASSWORD_HASHER.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Constant work whether or not the user exists: a missing user checks a dummy hash."""
+    try:
+        return PASSWORD_HASHER.verify(password_hash or _dummy_hash(), password) and bool(
+            password_hash
+        )
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return PASSWORD_HASHER.hash("not a password anyone has")

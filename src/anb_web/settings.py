@@ -1,0 +1,87 @@
+"""Settings of the web tier; the pipeline's own settings ride along in ``pipeline``.
+
+Every value comes from an ``ANB_*`` environment variable. Units are in the names.
+The JWT secret has no default on purpose: every web instance must share one secret,
+so a generated per-process secret would silently log users out between instances.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from anb_pipeline import ConfigurationError, Settings
+
+MIB = 1024 * 1024
+
+
+def default_database_url() -> str:
+    return "sqlite:///" + str((Path.cwd() / ".anb" / "anb.db").resolve())
+
+
+def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """The database URL alone: workers need it for the event sink, not the JWT secret."""
+    env = os.environ if environ is None else environ
+    return env.get("ANB_DATABASE_URL") or default_database_url()
+
+
+@dataclasses.dataclass(frozen=True)
+class WebSettings:
+    pipeline: Settings
+    jwt_secret: str = dataclasses.field(repr=False, default="")
+    database_url: str = dataclasses.field(default_factory=default_database_url)
+    jwt_ttl_s: int = 3600
+    max_upload_bytes: int = 100 * MIB
+    #: Prefix of app-served URLs, e.g. ``https://anb.example.org``; empty means relative URLs.
+    public_base_url: str = ""
+    #: Lifetime of the signed or presigned URLs handed to clients.
+    url_ttl_s: int = 3600
+    db_pool_size: int = 5
+    db_max_overflow: int = 10
+    db_pool_timeout_s: float = 10.0
+    #: SQLite waits this long for a lock before "database is locked".
+    db_busy_timeout_ms: int = 5000
+    #: Each /health dependency check gives up after this long.
+    health_timeout_s: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not self.jwt_secret:
+            raise ConfigurationError(
+                "ANB_JWT_SECRET is not set: set it to a long random string shared by every "
+                "web instance (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        if self.max_upload_bytes < 1:
+            raise ConfigurationError("ANB_MAX_UPLOAD_BYTES must be positive")
+        if self.jwt_ttl_s < 1 or self.url_ttl_s < 1:
+            raise ConfigurationError("ANB_JWT_TTL_S and ANB_URL_TTL_S must be positive")
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, pipeline: Settings | None = None,
+        **overrides: object,
+    ) -> WebSettings:
+        """Read ``ANB_*`` variables; ``overrides`` win over the environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {"pipeline": pipeline or Settings.from_env(env)}
+        for field in dataclasses.fields(cls):
+            raw = env.get("ANB_" + field.name.upper())
+            if field.name != "pipeline" and raw:
+                values[field.name] = _parse(field.name, str(field.type), raw)
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def replace(self, **changes: object) -> WebSettings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _parse(name: str, type_name: str, raw: str) -> object:
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"ANB_{name.upper()}={raw!r} is not a valid {type_name}") from exc
+    return raw

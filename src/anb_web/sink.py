@@ -1,0 +1,169 @@
+"""Applies pipeline lifecycle events to the database (workers load it by ANB_EVENT_SINK).
+
+Events arrive at least once and possibly out of order. Every change is one guarded UPDATE
+whose WHERE clause holds the rule, so applying an event twice, or late, changes nothing:
+
+- a ``processed`` video never moves back;
+- a step record only takes an event newer than the last one it applied;
+- ``failed`` moves back to ``processing`` only for a start newer than the failure (a
+  redriven message), never for a late duplicate of an older start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import and_, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from anb_pipeline import Job, PipelineEvent, Settings, Storage, open_storage
+
+from .db import Database, make_engine
+from .models import Video, VideoStep
+from .settings import database_url_from_env
+
+logger = logging.getLogger(__name__)
+
+#: A worker applies one event at a time per thread: a small pool is plenty.
+SINK_POOL_SIZE = 2
+
+
+def _when(event: PipelineEvent) -> dt.datetime:
+    return dt.datetime.fromtimestamp(event.at, tz=dt.timezone.utc)
+
+
+def _max_attempts(attempt: int) -> object:
+    return case((VideoStep.attempts > attempt, VideoStep.attempts), else_=attempt)
+
+
+class DatabaseSink:
+    def __init__(
+        self, database: Database, *, storage: Storage | None = None, steps: tuple[str, ...] = ()
+    ) -> None:
+        self.database = database
+        #: Used to remove what a worker wrote for a video deleted while it was processing.
+        self.storage = storage
+        self.steps = steps
+
+    def emit(self, event: PipelineEvent) -> None:
+        if not event.video_id:
+            return
+        apply = self._handlers()[event.kind]
+        try:
+            found = self.database.call(apply, event=event)
+        except IntegrityError:
+            # Two deliveries inserted the same step record at once; the rerun finds it.
+            found = self.database.call(apply, event=event)
+        if not found:
+            self._forget_deleted_video(event.video_id)
+
+    def _handlers(self) -> dict[str, Callable[..., bool]]:
+        return {
+            "step_started": self._step_started, "step_finished": self._step_finished,
+            "step_failed": self._step_failed, "pipeline_done": self._pipeline_done,
+            "pipeline_dead_lettered": self._dead_lettered,
+        }
+
+    def _ensure_step(self, session: Session, event: PipelineEvent) -> bool:
+        """Create the step record if missing; False when the video itself is gone."""
+        position = self.steps.index(event.step) if event.step in self.steps else len(self.steps)
+        video_exists = exists().where(Video.id == event.video_id)
+        step_exists = exists().where(VideoStep.video_id == event.video_id,
+                                     VideoStep.name == event.step)
+        source = select(literal(event.video_id), literal(event.step), literal(position),
+                        literal("pending"), literal(0)).where(video_exists, ~step_exists)
+        session.execute(insert(VideoStep).from_select(
+            ["video_id", "name", "position", "status", "attempts"], source))
+        return bool(session.scalar(select(video_exists)))
+
+    def _update_step(self, session: Session, event: PipelineEvent, *, newer_only: bool,
+                     **values: object) -> None:
+        last = VideoStep.last_event_at
+        fresh = last < event.at if newer_only else last <= event.at
+        session.execute(
+            update(VideoStep)
+            .where(VideoStep.video_id == event.video_id, VideoStep.name == event.step,
+                   or_(last.is_(None), fresh))
+            .values(attempts=_max_attempts(event.attempt), last_event_at=event.at, **values)
+        )
+
+    def _step_started(self, session: Session, *, event: PipelineEvent) -> bool:
+        if not self._ensure_step(session, event):
+            return False
+        self._update_step(session, event, newer_only=True, status="running",
+                          started_at=_when(event), finished_at=None, seconds=None, error=None)
+        session.execute(
+            update(Video).where(
+                Video.id == event.video_id,
+                or_(Video.status == "pending",
+                    and_(Video.status.in_(("processing", "failed")),
+                         or_(Video.status_at.is_(None), Video.status_at < event.at))))
+            .values(status="processing", status_at=event.at, error_step=None,
+                    error_message=None)
+        )
+        return True
+
+    def _step_ended(self, session: Session, event: PipelineEvent, *, status: str) -> bool:
+        if not self._ensure_step(session, event):
+            return False
+        started = event.at - (event.seconds or 0.0)
+        self._update_step(
+            session, event, newer_only=False, status=status, finished_at=_when(event),
+            seconds=event.seconds, error=event.error,
+            started_at=func.coalesce(VideoStep.started_at,
+                                     dt.datetime.fromtimestamp(started, tz=dt.timezone.utc)),
+        )
+        return True
+
+    def _step_finished(self, session: Session, *, event: PipelineEvent) -> bool:
+        return self._step_ended(session, event, status="succeeded")
+
+    def _step_failed(self, session: Session, *, event: PipelineEvent) -> bool:
+        return self._step_ended(session, event, status="failed")
+
+    def _pipeline_done(self, session: Session, *, event: PipelineEvent) -> bool:
+        output = event.output or {}
+        job = Job.start(video_id=event.video_id, source_key="")
+        session.execute(
+            update(Video).where(Video.id == event.video_id, Video.status != "processed")
+            .values(status="processed", processed_at=_when(event), status_at=event.at,
+                    output_key=output.get("output_key") or job.output_key("mp4"),
+                    poster_key=output.get("poster_key") or job.output_key("jpg"),
+                    error_step=None, error_message=None)
+        )
+        return bool(session.scalar(select(exists().where(Video.id == event.video_id))))
+
+    def _dead_lettered(self, session: Session, *, event: PipelineEvent) -> bool:
+        if not self._ensure_step(session, event):
+            return False
+        self._update_step(session, event, newer_only=False, status="failed", error=event.error)
+        session.execute(
+            update(Video).where(
+                Video.id == event.video_id,
+                or_(Video.status == "pending",
+                    and_(Video.status.in_(("processing", "failed")),
+                         or_(Video.status_at.is_(None), Video.status_at <= event.at))))
+            .values(status="failed", status_at=event.at, error_step=event.step,
+                    error_message=event.error or "failed")
+        )
+        return True
+
+    def _forget_deleted_video(self, video_id: str) -> None:
+        """The owner deleted the video mid-processing: remove what the worker wrote since."""
+        if self.storage is None:
+            return
+        job = Job.start(video_id=video_id, source_key="")
+        for key in (job.output_key("mp4"), job.output_key("jpg")):
+            self.storage.delete(key)
+        self.storage.delete_prefix(job.work_prefix)
+        self.storage.delete_prefix(f"originals/{video_id}.")
+        logger.info("Video %s was deleted during processing; removed its objects.", video_id)
+
+
+def make_sink(settings: Settings) -> DatabaseSink:
+    """The ``ANB_EVENT_SINK=anb_web.sink:make_sink`` factory; needs only ANB_DATABASE_URL."""
+    engine = make_engine(database_url_from_env(), pool_size=SINK_POOL_SIZE)
+    return DatabaseSink(Database(engine), storage=open_storage(settings), steps=settings.steps)

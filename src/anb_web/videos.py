@@ -1,0 +1,250 @@
+"""The owner's videos: upload, list, detail, delete."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from anb_pipeline import Job, MediaError, StorageError
+from anb_pipeline.media import probe
+
+from .auth import authenticate
+from .errors import ApiError, InvalidInput
+from .models import Video, VideoStep, Vote
+from .state import Services, services
+from .uploads import FILE_FIELD, Upload, check_upload_headers, receive_upload
+from .validation import text_field, video_id
+
+logger = logging.getLogger(__name__)
+
+MAX_TITLE_CHARS = 200
+MAX_DESCRIPTION_CHARS = 5000
+ORIGINALS_PREFIX = "originals"
+#: Probed container (PyAV's first format name) -> stored extension. The user's filename
+#: never picks the extension: it is input, the probe is fact.
+CONTAINER_EXTENSIONS = {
+    "mov": "mp4", "matroska": "mkv", "avi": "avi", "mpegts": "ts", "flv": "flv",
+    "asf": "wmv", "mpeg": "mpg", "ogg": "ogv", "h264": "h264", "hevc": "hevc",
+}
+MEDIA_TYPES = {"mp4": "video/mp4", "mkv": "video/x-matroska", "webm": "video/webm",
+               "avi": "video/x-msvideo", "ts": "video/mp2t", "mpg": "video/mpeg"}
+
+
+def votes_count() -> Any:
+    """Votes of the outer query's video, as a correlated subquery: no per-row round trip."""
+    return (select(func.count(Vote.id)).where(Vote.video_id == Video.id)
+            .correlate(Video).scalar_subquery().label("votes"))
+
+
+def stored_extension(format_name: str) -> str:
+    first = format_name.split(",")[0]
+    if "webm" in format_name.split(","):
+        return "webm"
+    return CONTAINER_EXTENSIONS.get(first, first if first.isalnum() else "bin")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def video_json(app: Services, video: Video, votes: int) -> dict[str, Any]:
+    processed = video.status == "processed"
+    return {
+        "id": video.id, "title": video.title, "description": video.description,
+        "processing_status": video.status, "created_at": _iso(video.created_at),
+        "processed_at": _iso(video.processed_at),
+        "original_url": app.urls.url(video.source_key),
+        "processed_url": app.urls.url(video.output_key) if processed else None,
+        "poster_url": app.urls.url(video.poster_key) if processed else None,
+        "votes": votes,
+    }
+
+
+def upload_fields(upload: Upload) -> tuple[str, str | None]:
+    errors: dict[str, str] = {}
+    title = text_field(upload.fields, "title", errors, required=True, min_chars=1,
+                       max_chars=MAX_TITLE_CHARS)
+    description = text_field(upload.fields, "description", errors, required=False,
+                             max_chars=MAX_DESCRIPTION_CHARS)
+    if upload.file_path is None:
+        errors[FILE_FIELD] = "A video file is required"
+    if errors:
+        raise InvalidInput(errors)
+    return title or "", description
+
+
+def _insert_video(session: Session, *, video: Video, steps: tuple[str, ...]) -> None:
+    session.add(video)
+    session.flush()
+    # Every configured step is listed from the start, so the owner sees what is coming.
+    session.add_all(VideoStep(video_id=video.id, name=name, position=index, attempts=0,
+                              status="pending") for index, name in enumerate(steps))
+
+
+def _delete_video_row(session: Session, *, video_id: str) -> None:
+    session.execute(delete(Video).where(Video.id == video_id))
+
+
+async def _discard_upload(app: Services, *, video_id: str, source_key: str) -> None:
+    """Undo a half-done upload: no orphan row, no orphan object."""
+    try:
+        await app.database.run(_delete_video_row, video_id=video_id)
+        await run_in_threadpool(app.pipeline.storage.delete, source_key)
+    except Exception:
+        logger.exception("Could not clean up the failed upload of video %s", video_id)
+
+
+async def _store_and_enqueue(
+    app: Services, *, upload: Upload, user_id: str, title: str, description: str | None
+) -> Video:
+    assert upload.file_path is not None
+    try:
+        info = await run_in_threadpool(probe, upload.file_path)
+    except MediaError as exc:
+        raise ApiError(415, f"The file is not a video we can decode: {exc}") from None
+    new_id = str(uuid.uuid4())
+    extension = stored_extension(info.format_name)
+    key = f"{ORIGINALS_PREFIX}/{new_id}.{extension}"
+    await run_in_threadpool(_put_original, app, key=key, path=upload.file_path,
+                            media_type=MEDIA_TYPES.get(extension))
+    video = Video(id=new_id, user_id=user_id, title=title, description=description,
+                  source_key=key, status="pending")
+    try:
+        await app.database.run(_insert_video, video=video, steps=app.pipeline.settings.steps)
+        # The row is committed before the message leaves: a fast worker's first event must
+        # find it.
+        await run_in_threadpool(app.pipeline.enqueue, video_id=new_id, source_key=key)
+    except BaseException:
+        await _discard_upload(app, video_id=new_id, source_key=key)
+        raise
+    return video
+
+
+def _put_original(app: Services, *, key: str, path: Path, media_type: str | None) -> None:
+    with open(path, "rb") as stream:
+        app.pipeline.storage.put_stream(key, stream, content_type=media_type)
+
+
+async def create_video(request: Request) -> JSONResponse:
+    app = services(request)
+    user_id = authenticate(request)
+    limit = app.settings.max_upload_bytes
+    boundary = check_upload_headers(request, max_file_bytes=limit)
+    upload = await receive_upload(request, boundary=boundary, max_file_bytes=limit,
+                                  spool_dir=app.pipeline.settings.work_dir)
+    try:
+        title, description = upload_fields(upload)
+        video = await _store_and_enqueue(app, upload=upload, user_id=user_id, title=title,
+                                         description=description)
+    finally:
+        await run_in_threadpool(upload.discard)
+    body = video_json(app, video, 0)
+    return JSONResponse({name: body[name] for name in (
+        "id", "title", "description", "processing_status", "original_url", "created_at"
+    )}, status_code=201)
+
+
+def _owned_videos(session: Session, *, user_id: str) -> list[tuple[Video, int]]:
+    rows = session.execute(
+        select(Video, votes_count()).where(Video.user_id == user_id)
+        .order_by(Video.created_at.desc(), Video.seq.desc())
+    ).all()
+    return [(row[0], int(row[1])) for row in rows]
+
+
+async def list_videos(request: Request) -> JSONResponse:
+    app = services(request)
+    user_id = authenticate(request)
+    rows = await app.database.run(_owned_videos, user_id=user_id)
+    return JSONResponse([video_json(app, video, votes) for video, votes in rows])
+
+
+def _video_with_steps(session: Session, *, video_id: str) -> tuple[Video, int, list[VideoStep]]:
+    row = session.execute(select(Video, votes_count()).where(Video.id == video_id)).first()
+    if row is None:
+        raise ApiError(404, "No such video")
+    steps = session.scalars(
+        select(VideoStep).where(VideoStep.video_id == video_id)
+        .order_by(VideoStep.position, VideoStep.name)
+    ).all()
+    return row[0], int(row[1]), list(steps)
+
+
+def step_json(step: VideoStep) -> dict[str, Any]:
+    return {"name": step.name, "status": step.status, "started_at": _iso(step.started_at),
+            "finished_at": _iso(step.finished_at), "seconds": step.seconds,
+            "attempts": step.attempts}
+
+
+def _path_video_id(request: Request) -> str:
+    found = video_id(request.path_params["video_id"])
+    if found is None:
+        raise ApiError(404, "No such video")
+    return found
+
+
+async def get_video(request: Request) -> JSONResponse:
+    app = services(request)
+    user_id = authenticate(request)
+    video, votes, steps = await app.database.run(_video_with_steps,
+                                                 video_id=_path_video_id(request))
+    if video.user_id != user_id:
+        raise ApiError(403, "This video belongs to another user")
+    body = {**video_json(app, video, votes), "steps": [step_json(step) for step in steps]}
+    if video.status == "failed":
+        body["error"] = {"step": video.error_step, "message": video.error_message}
+    return JSONResponse(body)
+
+
+def _delete_owned(session: Session, *, video_id: str, user_id: str) -> str:
+    """Delete the row unless it is published with votes; one guarded statement decides."""
+    row = session.execute(select(Video.user_id, Video.source_key)
+                          .where(Video.id == video_id)).first()
+    if row is None:
+        raise ApiError(404, "No such video")
+    if row.user_id != user_id:
+        raise ApiError(403, "This video belongs to another user")
+    voted = and_(Video.status == "processed", exists().where(Vote.video_id == Video.id))
+    deleted = session.execute(delete(Video).where(Video.id == video_id, ~voted))
+    if deleted.rowcount == 0:
+        raise ApiError(409, "A published video that has votes cannot be deleted")
+    return str(row.source_key)
+
+
+def delete_objects(app: Services, *, video_id: str, source_key: str) -> None:
+    job = Job.start(video_id=video_id, source_key=source_key)
+    storage = app.pipeline.storage
+    for key in (source_key, job.output_key("mp4"), job.output_key("jpg")):
+        storage.delete(key)
+    storage.delete_prefix(job.work_prefix)
+
+
+async def delete_video(request: Request) -> Response:
+    app = services(request)
+    user_id = authenticate(request)
+    target = _path_video_id(request)
+    source_key = await app.database.run(_delete_owned, video_id=target, user_id=user_id)
+    # The row goes first, atomically with the vote check. Objects follow; if storage fails
+    # now they are orphaned, which is logged, rather than leaving a row without files.
+    try:
+        await run_in_threadpool(delete_objects, app, video_id=target, source_key=source_key)
+    except StorageError:
+        logger.exception("Video %s deleted, but some of its objects were not", target)
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/api/videos", create_video, methods=["POST"]),
+    Route("/api/videos", list_videos, methods=["GET"]),
+    Route("/api/videos/{video_id}", get_video, methods=["GET"]),
+    Route("/api/videos/{video_id}", delete_video, methods=["DELETE"]),
+]
