@@ -6,6 +6,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+
+from anb_pipeline import ConfigurationError, Settings
+from anb_pipeline.brokers import make_broker
 from conftest import RABBITMQ_URL, REDIS_URL, make_video, require_service
 from helpers import (
     EventLog,
@@ -16,9 +19,6 @@ from helpers import (
     sqs_settings,
     start_video,
 )
-
-from anb_pipeline import ConfigurationError, Settings
-from anb_pipeline.brokers import make_broker
 
 SQS_INPUTS = {
     "landscape-1080p": {"width": 1920, "height": 1080, "seconds": 2},

@@ -14,11 +14,11 @@ from pathlib import Path
 import dramatiq
 import pytest
 from anb_test_plugins.sink import read_events
-from conftest import make_video
-from helpers import EventLog, build_pipeline, run_until_final, sqs_settings, start_video
 
 from anb_pipeline.cli import main as anb_main
 from anb_pipeline.dlq import DeadLetterQueue
+from conftest import make_video
+from helpers import EventLog, build_pipeline, run_until_final, sqs_settings, start_video
 
 pytestmark = pytest.mark.media
 
@@ -41,7 +41,7 @@ class WorkerProcess:
     """``anb worker`` in its own process group, as a host would run it."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log = open(log_path, "ab")
+        self.log = open(log_path, "ab")  # noqa: SIM115 - closed by close()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "anb_pipeline.cli", "worker", "--threads", "1"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -136,7 +136,7 @@ def test_a_failing_step_is_tried_three_times_dead_lettered_then_redriven(
     assert final.kind == "pipeline_done", final.error
     assert [e.step for e in log.of("v1", "step_started")] == ["flaky", "checksum"]
     assert log.of("v1", "step_started")[0].attempt == 1, "redrive gives fresh attempts"
-    assert DeadLetterQueue(pipeline.broker).list() == []
+    assert DeadLetterQueue(pipeline.broker).letters() == []
 
 
 def test_a_worker_killed_mid_step_loses_nothing(subprocess_setup, tmp_path) -> None:
@@ -175,7 +175,7 @@ def test_a_message_that_kills_every_worker_is_dead_lettered_after_three_receives
     for attempt in range(4):
         worker = WorkerProcess(env, tmp_path / f"worker{attempt}.log")
         try:
-            wait_for(lambda: worker.process.poll() is not None or final_event(events_file, "v1"),
+            wait_for(lambda w=worker: w.process.poll() is not None or final_event(events_file, "v1"),
                      timeout_s=60, what="the worker to crash or the video to dead-letter")
         finally:
             if worker.process.poll() is None:
@@ -189,7 +189,7 @@ def test_a_message_that_kills_every_worker_is_dead_lettered_after_three_receives
     assert event["step"] == "crash"
     assert "delivered 3 times without completing" in event["error"]
     assert len(lines(tmp_path / "started.txt")) == 2, "two workers died; the third refused it"
-    [letter] = DeadLetterQueue(pipeline.broker).list()
+    [letter] = DeadLetterQueue(pipeline.broker).letters()
     assert (letter.video_id, letter.step) == ("v1", "crash")
 
 

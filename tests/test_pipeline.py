@@ -5,11 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_video
-from helpers import EventLog, assert_clip_ok, build_pipeline, quick_settings, run_until_final, start_video
 
 from anb_pipeline import MediaPipeline, StepNotFound, StepRegistry
 from anb_pipeline.media import probe
+from conftest import make_video
+from helpers import (
+    EventLog,
+    assert_clip_ok,
+    build_pipeline,
+    quick_settings,
+    run_until_final,
+    start_video,
+)
 
 INPUTS = {
     "landscape-1080p": {"width": 1920, "height": 1080, "seconds": 2},

@@ -81,7 +81,7 @@ def run_queues_ensure(args: argparse.Namespace) -> int:
 
 
 def run_dlq_list(args: argparse.Namespace) -> int:
-    letters = DeadLetterQueue(_sqs_pipeline().broker).list()
+    letters = DeadLetterQueue(_sqs_pipeline().broker).letters()
     if args.json:
         print(to_json(letters))
         return 0

@@ -71,7 +71,7 @@ class DeadLetterQueue:
             for raw in batch:
                 yield raw, dramatiq.Message.decode(b64decode(raw["Body"]))
 
-    def list(self) -> list[DeadLetter]:
+    def letters(self) -> list[DeadLetter]:
         letters, handles = [], []
         for raw, message in self._drain(visibility_s=LIST_VISIBILITY_S):
             handles.append(raw["ReceiptHandle"])
@@ -87,7 +87,7 @@ class DeadLetterQueue:
                 skipped.append(raw["ReceiptHandle"])
                 continue
             options = {k: v for k, v in message.options.items() if k not in RUN_OPTIONS}
-            fresh = dramatiq.Message(**{**message.asdict(), "options": options})
+            fresh: dramatiq.Message[Any] = dramatiq.Message(**{**message.asdict(), "options": options})
             self.client.send_message(QueueUrl=self.queue_url,
                                      MessageBody=b64encode(fresh.encode()).decode())
             self.client.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=raw["ReceiptHandle"])

@@ -83,12 +83,13 @@ class MediaPipeline:
         # Several ffmpeg calls may each use their full timeout; Dramatiq's own limit is a
         # backstop above that, never the first thing to fire.
         time_limit_ms = (self.settings.ffmpeg_timeout_s * 2 + 60) * 1000
-        return dramatiq.actor(
-            perform, actor_name=f"{STEP_ACTOR_PREFIX}{step.name}", broker=self.broker,
+        declare = dramatiq.actor(
+            actor_name=f"{STEP_ACTOR_PREFIX}{step.name}", broker=self.broker,
             queue_name=self.settings.queue_name, max_retries=self.settings.max_retries,
             min_backoff=self.settings.min_backoff_ms, max_backoff=self.settings.max_backoff_ms,
             time_limit=time_limit_ms, throws=(NotAVideo,),
         )
+        return declare(perform)
 
     def run_step(self, step: Step, job: Job) -> Job:
         with tempfile.TemporaryDirectory(prefix=f"anb-{step.name}-",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlparse
 
 import dramatiq
@@ -39,11 +40,12 @@ def make_broker(settings: Settings, *, middleware: list[dramatiq.Middleware]) ->
 
 def check_broker(broker: dramatiq.Broker, settings: Settings) -> None:
     """One cheap round trip to the broker; raises whatever the client raises."""
+    client: Any = getattr(broker, "client", None)
     if hasattr(broker, "queue_url"):
-        broker.client.get_queue_attributes(
+        client.get_queue_attributes(
             QueueUrl=broker.queue_url(settings.queue_name), AttributeNames=["QueueArn"]
         )
-    elif hasattr(broker, "client"):
-        broker.client.ping()
+    elif client is not None:
+        client.ping()
     elif hasattr(broker, "connection"):
         broker.connection.process_data_events(time_limit=0)

@@ -91,7 +91,7 @@ class LocalStorage:
     def check(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            probe = tempfile.NamedTemporaryFile(dir=self.root, prefix=".part-check-")
-            probe.close()
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".part-check-"):
+                pass
         except OSError as exc:
             raise StorageUnavailable(f"storage directory {self.root} is not writable: {exc}") from exc
