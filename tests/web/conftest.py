@@ -28,7 +28,7 @@ from anb_web.db import Database, make_engine
 from anb_web.models import Base
 from anb_web.settings import WebSettings
 from anb_web.sink import DatabaseSink
-from conftest import POSTGRES_URL, require_service
+from conftest import POSTGRES_URL, make_video, require_service
 
 JWT_SECRET = "test-secret-of-the-web-suite"
 PASSWORD = "correct horse battery"
@@ -171,3 +171,9 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def small_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real 2-second 320x180 H.264 MP4, made once per session."""
+    return make_video(tmp_path_factory.mktemp("videos") / "small.mp4")
