@@ -1,0 +1,117 @@
+"""The database sink: idempotent, order-tolerant, and never un-publishes a video."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from anb_pipeline import MediaPipeline, PipelineEvent
+from anb_web.sink import DatabaseSink, make_sink
+
+from .conftest import bearer, publish, signup, upload
+
+
+def event(kind: str, video_id: str, step: str, at: float, **fields: object) -> PipelineEvent:
+    return PipelineEvent(kind=kind, video_id=video_id, step=step,  # type: ignore[arg-type]
+                         attempt=int(fields.pop("attempt", 1)), message_id="m", at=at,
+                         **fields)  # type: ignore[arg-type]
+
+
+def a_full_run(video_id: str) -> list[PipelineEvent]:
+    events: list[PipelineEvent] = []
+    clock = 1000.0
+    for step in ("trim", "resize", "watermark", "bumpers", "upload"):
+        events.append(event("step_started", video_id, step, clock))
+        events.append(event("step_finished", video_id, step, clock + 1, seconds=1.0))
+        clock += 2
+    events.append(event("pipeline_done", video_id, "upload", clock, output={
+        "output_key": f"processed/{video_id}.mp4", "poster_key": f"processed/{video_id}.jpg"}))
+    return events
+
+
+@pytest.fixture
+def owner_and_video(client: TestClient, small_video: Path) -> tuple[str, str]:
+    token = signup(client, "sinkowner")
+    return token, str(upload(client, token, small_video).json()["id"])
+
+
+def detail(client: TestClient, token: str, video_id: str) -> dict[str, object]:
+    return client.get(f"/api/videos/{video_id}", headers=bearer(token)).json()  # type: ignore
+
+
+def test_shuffled_and_duplicated_events_end_in_the_same_state(
+    client: TestClient, sink: DatabaseSink, owner_and_video: tuple[str, str]
+) -> None:
+    token, video_id = owner_and_video
+    events = a_full_run(video_id)
+    for event_ in events:
+        sink.emit(event_)
+    in_order = detail(client, token, video_id)
+    shuffled = events * 2
+    random.Random(7).shuffle(shuffled)
+    for event_ in shuffled:
+        sink.emit(event_)
+    assert detail(client, token, video_id) == in_order
+    assert in_order["processing_status"] == "processed"
+    assert {step["status"] for step in in_order["steps"]} == {"succeeded"}  # type: ignore
+
+
+def test_a_processed_video_never_moves_back(
+    client: TestClient, sink: DatabaseSink, owner_and_video: tuple[str, str]
+) -> None:
+    token, video_id = owner_and_video
+    sink.emit(event("pipeline_done", video_id, "upload", 50.0))
+    sink.emit(event("step_started", video_id, "trim", 99.0))
+    sink.emit(event("pipeline_dead_lettered", video_id, "trim", 100.0, error="late"))
+    assert detail(client, token, video_id)["processing_status"] == "processed"
+
+
+def test_a_late_start_does_not_revive_a_failure_but_a_redrive_does(
+    client: TestClient, sink: DatabaseSink, owner_and_video: tuple[str, str]
+) -> None:
+    token, video_id = owner_and_video
+    sink.emit(event("step_started", video_id, "trim", 10.0, attempt=3))
+    sink.emit(event("pipeline_dead_lettered", video_id, "trim", 12.0, attempt=3,
+                    error="RuntimeError: boom"))
+    sink.emit(event("step_started", video_id, "trim", 10.0, attempt=3))  # a duplicate
+    assert detail(client, token, video_id)["processing_status"] == "failed"
+    sink.emit(event("step_started", video_id, "trim", 500.0, attempt=1))  # redriven
+    state = detail(client, token, video_id)
+    assert state["processing_status"] == "processing"
+    assert "error" not in state
+    assert state["steps"][0]["attempts"] == 3  # type: ignore[index]
+
+
+def test_an_event_for_an_unknown_step_gets_its_own_record(
+    client: TestClient, sink: DatabaseSink, owner_and_video: tuple[str, str]
+) -> None:
+    token, video_id = owner_and_video
+    sink.emit(event("step_started", video_id, "denoise", 10.0))
+    names = [step["name"] for step in detail(client, token, video_id)["steps"]]  # type: ignore
+    assert names[-1] == "denoise"
+
+
+def test_outputs_of_a_video_deleted_mid_processing_are_removed(
+    client: TestClient, sink: DatabaseSink, pipeline: MediaPipeline,
+    owner_and_video: tuple[str, str],
+) -> None:
+    token, video_id = owner_and_video
+    assert client.delete(f"/api/videos/{video_id}", headers=bearer(token)).status_code == 204
+    publish(sink, pipeline, video_id)  # the worker finishes after the owner deleted it
+    assert pipeline.storage.list("") == []
+
+
+def test_make_sink_reads_the_database_url_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, client: TestClient,
+    pipeline: MediaPipeline, owner_and_video: tuple[str, str],
+) -> None:
+    token, video_id = owner_and_video
+    monkeypatch.setenv("ANB_DATABASE_URL", database_url)
+    monkeypatch.delenv("ANB_JWT_SECRET", raising=False)  # workers do not need it
+    worker_sink = make_sink(pipeline.settings)
+    worker_sink.emit(event("step_started", video_id, "trim", 10.0))
+    worker_sink.database.dispose()
+    assert detail(client, token, video_id)["processing_status"] == "processing"
