@@ -41,6 +41,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else os.environ.get("ANB_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
     )
+    if not args.verbose:
+        # Per-request lines of the HTTP client and the emulator drown out what matters.
+        for chatty in ("httpx", "werkzeug", "botocore", "urllib3"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         return int(args.handler(args) or 0)
     except AnbError as exc:
