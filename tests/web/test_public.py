@@ -9,9 +9,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from anb_pipeline import MediaPipeline
+from anb_web.sink import DatabaseSink
 
 from .conftest import bearer, publish, signup, upload
-from anb_web.sink import DatabaseSink
 
 _names = itertools.count()
 

@@ -128,7 +128,7 @@ def test_delete_removes_the_row_and_every_object(
     token = signup(client, "deleter")
     video_id = upload(client, token, small_video).json()["id"]
     publish(sink, pipeline, video_id)
-    pipeline.storage.put_stream(f"work/{video_id}/trim.mkv", open(small_video, "rb"))
+    pipeline.storage.put_file(f"work/{video_id}/trim.mkv", small_video)
     assert len(pipeline.storage.list("")) == 4
     response = client.delete(f"/api/videos/{video_id}", headers=bearer(token))
     assert response.status_code == 204
