@@ -46,7 +46,7 @@ def create_app(
     app = Starlette(
         routes=[*auth.routes, *videos.routes, *public.routes, *health.routes, *media.routes,
                 *openapi.routes],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.services = services

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -43,23 +44,29 @@ def authenticate(request: Request) -> str:
         raise unauthorized("The bearer token is invalid or has expired") from None
 
 
-def signup_input(data: dict[str, Any]) -> dict[str, str | None]:
+@dataclasses.dataclass(frozen=True)
+class SignupForm:
+    username: str
+    email: str
+    password: str = dataclasses.field(repr=False)
+    profile: dict[str, str | None]
+
+
+def signup_input(data: dict[str, Any]) -> SignupForm:
     errors: dict[str, str] = {}
-    values = {
-        "username": text_field(data, "username", errors, required=True, max_chars=32),
-        "email": text_field(data, "email", errors, required=True, max_chars=MAX_EMAIL_CHARS),
-        "password": text_field(data, "password", errors, required=True, strip=False,
-                               min_chars=MIN_PASSWORD_CHARS, max_chars=MAX_PASSWORD_CHARS),
-    }
-    for name in PROFILE_FIELDS:
-        values[name] = text_field(data, name, errors, required=False, max_chars=MAX_NAME_CHARS)
-    if values["username"] and not USERNAME.fullmatch(values["username"]):
+    username = text_field(data, "username", errors, required=True, max_chars=32) or ""
+    email = text_field(data, "email", errors, required=True, max_chars=MAX_EMAIL_CHARS) or ""
+    password = text_field(data, "password", errors, required=True, strip=False,
+                          min_chars=MIN_PASSWORD_CHARS, max_chars=MAX_PASSWORD_CHARS) or ""
+    profile = {name: text_field(data, name, errors, required=False, max_chars=MAX_NAME_CHARS)
+               for name in PROFILE_FIELDS}
+    if username and not USERNAME.fullmatch(username):
         errors["username"] = "Must be 3 to 32 characters of letters, digits, '_', '.' or '-'"
-    if values["email"] and not EMAIL.fullmatch(values["email"]):
+    if email and not EMAIL.fullmatch(email):
         errors["email"] = "Must be a valid email address"
     if errors:
         raise InvalidInput(errors)
-    return values
+    return SignupForm(username=username, email=email, password=password, profile=profile)
 
 
 def _taken(session: Session, *, username_key: str, email_key: str) -> dict[str, str]:
@@ -98,15 +105,16 @@ def _conflict(taken: dict[str, str]) -> ApiError:
 
 async def signup(request: Request) -> JSONResponse:
     app = services(request)
-    values = signup_input(await read_json_object(request))
-    keys = {"username_key": values["username"].lower(), "email_key": values["email"].lower()}
+    form = signup_input(await read_json_object(request))
+    keys = {"username_key": form.username.lower(), "email_key": form.email.lower()}
     # A cheap check first so a duplicate costs no hashing; the insert re-checks atomically.
     if taken := await app.database.run(_taken, **keys):
         raise _conflict(taken)
-    password_hash = await run_in_threadpool(hash_password, values.pop("password") or "")
-    city = values["city"]
-    user = User(id=str(uuid.uuid4()), password_hash=password_hash, **keys,
-                city_key=fold(city) if city else None, **values)
+    password_hash = await run_in_threadpool(hash_password, form.password)
+    city = form.profile["city"]
+    user = User(id=str(uuid.uuid4()), username=form.username, email=form.email,
+                password_hash=password_hash, city_key=fold(city) if city else None,
+                **keys, **form.profile)
     try:
         await app.database.run(_insert_user, user=user)
     except IntegrityError:
@@ -136,7 +144,7 @@ async def login(request: Request) -> JSONResponse:
     user_id, password_hash = found or (None, None)
     # A missing user still costs one verify, so timing does not tell who exists.
     if not await run_in_threadpool(verify_password, password_hash, password or ""):
-        raise ApiError(401, BAD_CREDENTIALS, headers={"WWW-Authenticate": "Bearer"})
+        raise unauthorized(BAD_CREDENTIALS)
     return JSONResponse(token_json(app, str(user_id)))
 
 

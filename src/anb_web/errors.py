@@ -43,8 +43,6 @@ def http_error(request: Request, exc: Exception) -> Response:
     errors = getattr(exc, "errors", None)
     if errors:
         body["errors"] = errors
-    if exc.status_code in (204, 304):
-        return Response(status_code=exc.status_code, headers=exc.headers)
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 

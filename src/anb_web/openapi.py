@@ -42,7 +42,7 @@ UNAUTHORIZED = {
     "content": {JSON: {"schema": _ref("Error")}},
 }
 INVALID = _json(_ref("ValidationError"), "Invalid input, with a message per field")
-SECURED = [{"bearer": []}]
+SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 
 VIDEO_ID = {"name": "video_id", "in": "path", "required": True,
             "description": "The video's UUID; a malformed id answers 404",

@@ -27,4 +27,5 @@ class Services:
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    services_: Services = request.app.state.services
+    return services_

@@ -219,7 +219,7 @@ def _delete_owned(session: Session, *, video_id: str, user_id: str) -> str:
         raise ApiError(403, "This video belongs to another user")
     voted = and_(Video.status == "processed", exists().where(Vote.video_id == Video.id))
     deleted = session.execute(delete(Video).where(Video.id == video_id, ~voted))
-    if deleted.rowcount == 0:
+    if getattr(deleted, "rowcount", 0) == 0:
         raise ApiError(409, "A published video that has votes cannot be deleted")
     return str(row.source_key)
 
