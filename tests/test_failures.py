@@ -240,7 +240,7 @@ def test_the_heartbeat_keeps_a_long_step_from_being_redelivered(
 def test_a_delay_beyond_the_sqs_limit_is_clamped_not_dropped(aws_endpoint, namespace) -> None:
     settings = sqs_settings(endpoint=aws_endpoint, namespace=namespace)
     pipeline = build_pipeline(settings, EventLog())
-    message = pipeline.actors["trim"].message({"video_id": "v", "source_key": "k",
+    message = pipeline.actors["upload"].message({"video_id": "v", "source_key": "k",
                                                "input_key": "k"})
 
     pipeline.broker.enqueue(message, delay=2 * 3600 * 1000)

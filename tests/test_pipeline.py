@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from anb_pipeline import MediaPipeline, StepNotFound, StepRegistry
-from anb_pipeline.media import probe
 from conftest import make_video
 from helpers import (
     EventLog,
@@ -94,6 +93,32 @@ def test_a_non_video_dead_letters_at_the_first_step_without_retrying(stub_pipeli
     final = run_until_final(pipeline, log, ["junk"])["junk"]
 
     assert final.kind == "pipeline_dead_lettered"
-    assert final.step == "trim"
-    assert "ffmpeg failed" in final.error
-    assert probe  # the probe is what the web tier uses to refuse such files up front
+    assert final.step.split("+")[0] == "trim"
+    assert "NotAVideo" in final.error or "ffmpeg failed" in final.error
+    assert final.attempt == 1, "an undecodable input is not retried"
+
+
+@pytest.mark.media
+@pytest.mark.parametrize("fuse", [True, False], ids=["fused", "stepwise"])
+def test_fused_and_stepwise_runs_both_meet_the_invariants(tmp_path: Path, fuse: bool) -> None:
+    log = EventLog()
+    settings = quick_settings(broker_url="stub://", storage_url=f"file://{tmp_path / 'store'}",
+                              fuse_steps=fuse)
+    pipeline = build_pipeline(settings, log)
+    actors = sorted(pipeline.actors)
+    assert actors == (["trim+resize+watermark+bumpers", "upload"] if fuse else
+                      ["bumpers", "resize", "trim", "upload", "watermark"])
+    start_video(pipeline, make_video(tmp_path / "in.mp4", width=480, height=360), "v")
+
+    final = run_until_final(pipeline, log, ["v"])["v"]
+
+    assert final.kind == "pipeline_done", final.error
+    assert_clip_ok(pipeline, "v", tmp_path, source_duration_s=2)
+    # Either way, every configured step reports its own start and finish.
+    assert [e.step for e in log.of("v", "step_finished")] == list(settings.steps)
+
+
+def test_a_standalone_step_breaks_the_fusion(tmp_path: Path) -> None:
+    settings = quick_settings(broker_url="stub://", standalone_steps=("watermark",))
+    assert sorted(MediaPipeline(settings).actors) == [
+        "bumpers", "trim+resize", "upload", "watermark"]

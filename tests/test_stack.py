@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import make_video
 
 from anb_pipeline.emulator import free_port
+from conftest import make_video
 
 pytestmark = pytest.mark.media
 STOP_BUDGET_S = 30  # SPEC section 6: every child stopped within 30 s

@@ -20,6 +20,7 @@ from .middleware import LifecycleEvents, PoisonGuard
 from .middleware.lifecycle import FINAL_JOB_OPTION, STEP_ACTOR_PREFIX
 from .settings import Settings
 from .steps import Step, StepContext, StepRegistry
+from .steps.fused import fuse
 from .storage import Storage, open_storage
 
 
@@ -62,7 +63,10 @@ class MediaPipeline:
         self.registry = registry or StepRegistry()
         self.sink = sink or load_sink(settings)
         self.broker = broker or make_broker(settings, middleware=middleware_stack(settings, self.sink))
-        self.steps = self.registry.resolve(settings.steps)
+        steps = self.registry.resolve(settings.steps)
+        if settings.fuse_steps:
+            steps = fuse(steps, standalone=frozenset(settings.standalone_steps))
+        self.steps = steps
         self.actors = {step.name: self._declare(step) for step in self.steps}
 
     @functools.cached_property

@@ -32,6 +32,10 @@ class Settings:
     aws_region: str = "us-east-1"
     queue_namespace: str = "anb"
     steps: tuple[str, ...] = DEFAULT_STEPS
+    #: Run consecutive filter steps as one actor with one ffmpeg pass (see steps/fused.py).
+    fuse_steps: bool = True
+    #: Filter steps that always run as their own actor, even with fusion on.
+    standalone_steps: tuple[str, ...] = ()
     event_sink: str | None = None
     #: Attempts in all, the first included (Dramatiq's ``max_retries`` is this minus one).
     max_attempts: int = 3
@@ -102,6 +106,10 @@ class Settings:
 
 def _parse(name: str, type_name: str, raw: str) -> object:
     try:
+        if type_name.startswith("bool"):
+            if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(raw)
+            return raw.lower() in ("1", "true", "yes", "on")
         if type_name.startswith("int"):
             return int(raw)
         if type_name.startswith("float"):

@@ -15,6 +15,7 @@ import dramatiq
 from dramatiq.middleware import Middleware
 
 from ..events import EventKind, EventSink, PipelineEvent
+from ..steps.fused import FUSED_SEPARATOR
 from .poison import REASON_OPTION
 
 STEP_ACTOR_PREFIX = "anb_step_"
@@ -84,8 +85,12 @@ class LifecycleEvents(Middleware):
     def _emit(self, kind: EventKind, message: dramatiq.MessageProxy, step: str, attempt: int,
               **fields: Any) -> None:
         video_id = _video_id(message)
-        self.sink.emit(PipelineEvent(kind=kind, video_id=video_id, step=step, attempt=attempt,
-                                     message_id=message.message_id, **fields))
+        # A fused actor reports each of its steps, so progress reads the same either way.
+        steps = step.split(FUSED_SEPARATOR) if kind.startswith("step_") else [step]
+        for name in steps:
+            self.sink.emit(PipelineEvent(kind=kind, video_id=video_id, step=name,
+                                         attempt=attempt, message_id=message.message_id,
+                                         **fields))
 
 
 def _video_id(message: dramatiq.MessageProxy) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..job import Job
-from ..media import run_ffmpeg
+from ..media import VideoInfo, run_ffmpeg
 from ..settings import Settings
 from ..storage import Storage
+from .graph import Stage, compose
 
 
 @dataclasses.dataclass
@@ -37,6 +38,15 @@ class StepContext:
     def ffmpeg(self, args: Sequence[str]) -> None:
         run_ffmpeg(args, timeout_s=self.settings.ffmpeg_timeout_s)
 
+    def render(self, stages: Sequence[Stage], source: Path) -> Job:
+        """One ffmpeg pass over ``stages``; stores the result at this step's key."""
+        plan = compose(stages, source=str(source))
+        extension = "mp4" if plan.final else "mkv"
+        output = self.workdir / f"output.{extension}"
+        encode = self.final_encode() if plan.final else self.intermediate_encode()
+        self.ffmpeg([*plan.args, *encode, str(output)])
+        return self.job.advance(input_key=self.store_output(output, extension), **plan.meta)
+
     def intermediate_encode(self) -> list[str]:
         """Fast, near-lossless H.264 for artifacts that only the next step reads."""
         return ["-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "14",
@@ -53,6 +63,17 @@ class StepContext:
 class Step(Protocol):
     """A processing step. ``run`` must be safe to repeat: same input, same output key."""
 
-    name: ClassVar[str]
+    name: str
 
     def run(self, ctx: StepContext) -> Job: ...
+
+
+@runtime_checkable
+class FilterStep(Step, Protocol):
+    """A step whose work is one filter stage, so it can be fused with its neighbours.
+
+    ``info`` is the probe of the input the stage will read; ``meta`` holds what earlier
+    steps handed on (in a fused run, the earlier stages of the same graph).
+    """
+
+    def stage(self, ctx: StepContext, info: VideoInfo, meta: dict[str, Any]) -> Stage: ...

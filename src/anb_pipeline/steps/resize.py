@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..job import Job
-from ..media import fit_box, probe
+from ..media import VideoInfo, fit_box, probe
 from ..media.geometry import FRAME_HEIGHT, FRAME_WIDTH
 from .base import StepContext
+from .graph import Stage
 
 
 class ResizeStep:
@@ -13,17 +16,15 @@ class ResizeStep:
 
     def run(self, ctx: StepContext) -> Job:
         source = ctx.fetch_input(".mkv")
-        info = probe(source)
+        return ctx.render([self.stage(ctx, probe(source), ctx.job.meta)], source)
+
+    def stage(self, ctx: StepContext, info: VideoInfo, meta: dict[str, Any]) -> Stage:
         box = fit_box(*info.display_size)
         fps = min(round(info.fps), ctx.settings.max_fps) if info.fps >= 1 else ctx.settings.max_fps
-        resized = ctx.workdir / "resized.mkv"
         graph = (
-            f"scale={box.width}:{box.height}:flags=bicubic,setsar=1,"
-            f"pad={FRAME_WIDTH}:{FRAME_HEIGHT}:{box.x}:{box.y}:black,fps={fps}"
+            f"{{src}}scale={box.width}:{box.height}:flags=bicubic,setsar=1,"
+            f"pad={FRAME_WIDTH}:{FRAME_HEIGHT}:{box.x}:{box.y}:black,fps={fps},"
+            # The exact cut: trim alone stops on a packet boundary.
+            f"trim=end={ctx.settings.max_content_s:g}{{out}}"
         )
-        ctx.ffmpeg(["-i", str(source), "-map", "0:v:0", "-vf", graph,
-                    "-t", f"{ctx.settings.max_content_s:g}", *ctx.intermediate_encode(),
-                    str(resized)])
-        return ctx.job.advance(
-            input_key=ctx.store_output(resized, "mkv"), fps=fps, content_box=box.as_list()
-        )
+        return Stage(graph=graph, meta={"fps": fps, "content_box": box.as_list()})

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..job import Job
+from ..media import VideoInfo
 from .base import StepContext
+from .graph import Stage
 
 
 class TrimStep:
@@ -12,9 +16,14 @@ class TrimStep:
     def run(self, ctx: StepContext) -> Job:
         source = ctx.fetch_input()
         trimmed = ctx.workdir / "trimmed.mkv"
-        # A stream copy: no decode, no encode. The cut lands on a packet boundary; resize
-        # re-applies the limit frame-exactly while it re-encodes anyway. Matroska takes any
-        # codec ffmpeg can decode, so no input is refused for its container.
+        # Alone, trim is a stream copy: no decode, no encode. The cut lands on a packet
+        # boundary; resize re-applies the limit frame-exactly while it re-encodes anyway.
+        # Matroska takes any codec ffmpeg can decode, so no input is refused for its container.
         ctx.ffmpeg(["-i", str(source), "-map", "0:v:0", "-t", f"{ctx.settings.max_content_s:g}",
                     "-an", "-sn", "-dn", "-c:v", "copy", str(trimmed)])
         return ctx.job.advance(input_key=ctx.store_output(trimmed, "mkv"))
+
+    def stage(self, ctx: StepContext, info: VideoInfo, meta: dict[str, Any]) -> Stage:
+        # Fused, an input-side limit: ffmpeg stops reading the source after it.
+        return Stage(graph="{src}null{out}",
+                     source_options=("-t", f"{ctx.settings.max_content_s:g}"))

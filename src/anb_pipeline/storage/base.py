@@ -8,7 +8,7 @@ from typing import BinaryIO, Protocol
 
 from ..errors import StorageError
 
-_KEY = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
+_KEY = re.compile(r"^[A-Za-z0-9_.+\-]+(/[A-Za-z0-9_.+\-]+)*$")
 
 
 def check_key(key: str) -> str:

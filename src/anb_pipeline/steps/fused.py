@@ -1,0 +1,52 @@
+"""Consecutive filter steps fused into one actor: one decode, one graph, one encode."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..job import Job
+from ..media import probe
+from .base import FilterStep, Step, StepContext
+from .graph import Stage
+
+#: Joins the names of fused steps; the lifecycle events split on it.
+FUSED_SEPARATOR = "+"
+
+
+class FusedStep:
+    def __init__(self, parts: Sequence[FilterStep]) -> None:
+        self.parts = list(parts)
+        self.name = FUSED_SEPARATOR.join(part.name for part in parts)
+
+    def run(self, ctx: StepContext) -> Job:
+        source = ctx.fetch_input()
+        info = probe(source)
+        meta = dict(ctx.job.meta)
+        stages: list[Stage] = []
+        for part in self.parts:
+            stage = part.stage(ctx, info, meta)
+            meta.update(stage.meta)
+            stages.append(stage)
+        return ctx.render(stages, source)
+
+
+def fuse(steps: Sequence[Step], *, standalone: frozenset[str]) -> list[Step]:
+    """Group runs of two or more consecutive filter steps; the rest stay as they are."""
+    result: list[Step] = []
+    run: list[FilterStep] = []
+
+    def flush() -> None:
+        if len(run) > 1:
+            result.append(FusedStep(run))
+        else:
+            result.extend(run)
+        run.clear()
+
+    for step in steps:
+        if isinstance(step, FilterStep) and step.name not in standalone:
+            run.append(step)
+        else:
+            flush()
+            result.append(step)
+    flush()
+    return result
