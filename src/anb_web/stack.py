@@ -9,6 +9,7 @@ Each child also gets SIGTERM from the kernel if this process dies (PR_SET_PDEATH
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import json
 import os
@@ -142,10 +143,8 @@ class Stack:
 
 
 def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def run_up(args: argparse.Namespace) -> int:
