@@ -84,7 +84,7 @@ def make_sample(path: Path) -> Path:
 def _check(response: httpx.Response, what: str) -> dict[str, Any]:
     if response.is_error:
         raise RuntimeError(f"{what} failed: HTTP {response.status_code} {response.text[:300]}")
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 def upload_sample(client: httpx.Client, sample: Path) -> str:

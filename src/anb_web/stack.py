@@ -21,6 +21,8 @@ import threading
 import time
 from pathlib import Path
 
+from moto.server import ThreadedMotoServer
+
 from anb_pipeline import MediaPipeline, Settings
 from anb_pipeline.emulator import EMULATOR_CREDENTIALS, start_emulator
 from anb_pipeline.storage import S3Storage
@@ -66,7 +68,7 @@ class Stack:
         self.args = args
         self.data_dir: Path = args.data_dir.resolve()
         self.env = dict(os.environ)
-        self.emulator = None
+        self.emulator: ThreadedMotoServer | None = None
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.stopping = threading.Event()
 

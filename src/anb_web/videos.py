@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from anb_pipeline import Job, MediaError, StorageError, StorageUnavailable
+from anb_pipeline import Job, MediaError, StorageError
 from anb_pipeline.media import probe
 
 from .auth import authenticate
@@ -131,11 +131,7 @@ async def _store_and_enqueue(
 
 def _put_original(app: Services, *, key: str, path: Path, media_type: str | None) -> None:
     with open(path, "rb") as stream:
-        try:
-            app.pipeline.storage.put_stream(key, stream, content_type=media_type)
-        except OSError as exc:
-            # Local storage lets a full or unwritable disk surface as a bare OSError.
-            raise StorageUnavailable(f"could not store {key}: {exc}") from exc
+        app.pipeline.storage.put_stream(key, stream, content_type=media_type)
 
 
 async def create_video(request: Request) -> JSONResponse:

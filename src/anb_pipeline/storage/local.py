@@ -31,6 +31,14 @@ class LocalStorage:
 
     def put_stream(self, key: str, stream: BinaryIO, *, content_type: str | None = None) -> int:
         target = self._path(key)
+        try:
+            return self._write_atomically(target, stream)
+        except OSError as exc:
+            # A full or unwritable disk is an outage of this storage, not a bug.
+            raise StorageUnavailable(f"cannot write {key} under {self.root}: {exc}") from exc
+
+    @staticmethod
+    def _write_atomically(target: Path, stream: BinaryIO) -> int:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=".part-")
         written = 0
