@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 
 from anb_pipeline import MediaPipeline
 
-from . import auth, health, media, openapi, public, videos
+from . import auth, health, media, openapi, pages, public, videos
 from .db import Database, make_engine
 from .errors import EXCEPTION_HANDLERS
 from .media import MediaUrls
@@ -45,7 +45,9 @@ def create_app(
 
     app = Starlette(
         routes=[*auth.routes, *videos.routes, *public.routes, *health.routes, *media.routes,
-                *openapi.routes],
+                *openapi.routes,
+                # Last: the pages claim only their own paths (see pages.PageMount).
+                *pages.routes],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
