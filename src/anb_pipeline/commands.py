@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import bench
 from .dlq import DeadLetterQueue, to_json
 from .errors import ConfigurationError
 from .local_run import process_file
@@ -41,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     purge = dlq_sub.add_parser("purge", help="delete every dead letter")
     purge.add_argument("--yes", action="store_true", help="confirm")
     purge.set_defaults(handler=run_dlq_purge)
+
+    bench.register(subparsers)
 
 
 def run_worker(args: argparse.Namespace) -> int:

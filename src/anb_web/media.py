@@ -25,6 +25,9 @@ from .errors import ApiError
 from .security import derive_key
 from .state import services
 
+#: URLs stay identical for ttl / this many seconds; their lifetime is ttl to ttl * 1.1.
+URL_WINDOW_DIVISOR = 10
+
 
 class MediaUrls:
     def __init__(
@@ -41,7 +44,10 @@ class MediaUrls:
         presigned = self.storage.presigned_url(key, expires_s=self.ttl_s)
         if presigned is not None:
             return presigned
-        expires = int(time.time()) + self.ttl_s
+        # Expiry rounded up to a whole window: the same object keeps the same URL for a
+        # while, so browsers and proxies can cache it, and listings are stable.
+        window_s = max(1, self.ttl_s // URL_WINDOW_DIVISOR)
+        expires = (int(time.time()) + self.ttl_s + window_s - 1) // window_s * window_s
         query = urlencode({"expires": expires, "signature": self.sign(key, expires=expires)})
         return f"{self.base_url}/media/{quote(key)}?{query}"
 

@@ -49,7 +49,7 @@ class StepContext:
 
     def intermediate_encode(self) -> list[str]:
         """Fast, near-lossless H.264 for artifacts that only the next step reads."""
-        return ["-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "14",
+        return ["-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "17",
                 "-pix_fmt", "yuv420p"]
 
     def final_encode(self) -> list[str]:

@@ -1,0 +1,258 @@
+"""``anb bench pipeline``: the pipeline against one hand-written ffmpeg pass, in one run.
+
+Runs, one after another on the same generated input:
+
+- reference: one hand-written ffmpeg command doing the whole job in one pass;
+- stepwise: the pipeline through SQS and S3 (local emulator), one actor per step;
+- fused: the same, with the filter steps fused into one actor;
+- moviepy (when MoviePy is installed): the job the way the original system did it.
+
+Each run is a child process; its CPU seconds and peak RSS come from ``wait4``, which
+counts the ffmpeg processes it waited for. The emulator runs in this parent process, so
+its CPU is not charged to the runs (on AWS, SQS and S3 are not on the worker either).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .emulator import EMULATOR_CREDENTIALS, start_emulator
+from .events import CallbackSink, PipelineEvent
+from .media import ffmpeg_exe, run_ffmpeg
+from .media.invariants import clip_problems
+from .settings import Settings
+
+VARIANTS = ("reference", "stepwise", "fused", "moviepy")
+RUN_TIMEOUT_S = 1800
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    variant: str
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    problems: list[str]
+
+
+def generate_input(path: Path, *, seconds: float, width: int, height: int, fps: int) -> Path:
+    run_ffmpeg(["-f", "lavfi", "-i", f"testsrc2=s={width}x{height}:r={fps}:d={seconds:g}",
+                "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds:g}",
+                "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+                "-c:a", "aac", "-shortest", str(path)], timeout_s=RUN_TIMEOUT_S)
+    return path
+
+
+def reference_command(settings: Settings, *, source: Path, output: Path, fps: int) -> list[str]:
+    """The whole job written by hand as one ffmpeg pass, with the pipeline's encoder settings."""
+    card = f"color=c=black:s=1280x720:r={fps}:d={settings.bumper_s:g},setsar=1"
+    graph = (
+        f"[0:v]scale=1280:720:force_original_aspect_ratio=decrease,setsar=1,"
+        f"pad=1280:720:(ow-iw)/2:(oh-ih)/2:black,fps={fps}[content];"
+        "[1:v]scale=204:-1[mark];[content][mark]overlay=x=W-w-21:y=H-h-21[marked];"
+        "[2:v]scale=480:-1,split[logo1][logo2];"
+        f"{card}[bg1];{card}[bg2];"
+        "[bg1][logo1]overlay=(W-w)/2:(H-h)/2:shortest=1[intro];"
+        "[bg2][logo2]overlay=(W-w)/2:(H-h)/2:shortest=1[outro];"
+        "[intro][marked][outro]concat=n=3:v=1:a=0,format=yuv420p[v]"
+    )
+    return [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y",
+            "-t", f"{settings.max_content_s:g}", "-i", str(source),
+            "-i", str(settings.watermark_path), "-loop", "1", "-i", str(settings.logo_path),
+            "-filter_complex", graph, "-map", "[v]", "-an", "-c:v", "libx264",
+            "-preset", settings.video_preset, "-crf", str(settings.video_crf),
+            "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(output)]
+
+
+def run_reference(settings: Settings, source: Path, output: Path, fps: int) -> None:
+    subprocess.run(reference_command(settings, source=source, output=output, fps=fps), check=True)
+
+
+def run_pipeline(settings: Settings, source: Path, output: Path) -> None:
+    import dramatiq
+
+    from .pipeline import MediaPipeline
+    from .storage import S3Storage
+
+    done = threading.Event()
+    outcome: list[PipelineEvent] = []
+
+    def on_event(event: PipelineEvent) -> None:
+        if event.kind in ("pipeline_done", "pipeline_dead_lettered"):
+            outcome.append(event)
+            done.set()
+
+    pipeline = MediaPipeline(settings, sink=CallbackSink(on_event))
+    assert isinstance(pipeline.storage, S3Storage)
+    pipeline.storage.ensure_bucket()
+    pipeline.broker.ensure_queues()  # type: ignore[attr-defined]
+    pipeline.storage.put_file("originals/bench.mp4", source)
+    worker = dramatiq.Worker(pipeline.broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        pipeline.enqueue(video_id="bench", source_key="originals/bench.mp4")
+        if not done.wait(RUN_TIMEOUT_S) or outcome[0].kind != "pipeline_done":
+            raise RuntimeError(f"the pipeline did not finish: {outcome}")
+        pipeline.storage.get_file("processed/bench.mp4", output)
+    finally:
+        worker.stop()
+
+
+def run_moviepy(settings: Settings, source: Path, output: Path, fps: int) -> None:
+    """Per-frame Python compositing, as the original system did; never used for real work."""
+    from moviepy import (  # type: ignore[import-not-found]
+        ColorClip,
+        CompositeVideoClip,
+        ImageClip,
+        VideoFileClip,
+        concatenate_videoclips,
+    )
+
+    size = (1280, 720)
+    clip = VideoFileClip(str(source), audio=False)
+    clip = clip.subclipped(0, min(clip.duration, settings.max_content_s))
+    clip = clip.resized(height=720) if clip.w / clip.h <= 16 / 9 else clip.resized(width=1280)
+    mark = ImageClip(str(settings.watermark_path)).resized(width=204).with_duration(clip.duration)
+    content = CompositeVideoClip([
+        ColorClip(size, color=(0, 0, 0), duration=clip.duration), clip.with_position("center"),
+        mark.with_position((size[0] - mark.w - 21, size[1] - mark.h - 21)),
+    ], size=size)
+    logo = ImageClip(str(settings.logo_path)).resized(width=480).with_duration(settings.bumper_s)
+    card = CompositeVideoClip([ColorClip(size, color=(0, 0, 0), duration=settings.bumper_s),
+                               logo.with_position("center")], size=size)
+    concatenate_videoclips([card, content, card]).write_videofile(
+        str(output), fps=fps, codec="libx264", preset=settings.video_preset, audio=False,
+        ffmpeg_params=["-crf", str(settings.video_crf), "-pix_fmt", "yuv420p",
+                       "-movflags", "+faststart"], logger=None,
+    )
+
+
+def child_main(args: argparse.Namespace) -> None:
+    """One run, in its own process; prints its wall time as JSON."""
+    settings = Settings.from_env()
+    started = time.monotonic()
+    if args.variant == "reference":
+        run_reference(settings, args.input, args.output, args.fps)
+    elif args.variant == "moviepy":
+        run_moviepy(settings, args.input, args.output, args.fps)
+    else:
+        run_pipeline(settings.replace(fuse_steps=args.variant == "fused"), args.input, args.output)
+    print(json.dumps({"wall_s": time.monotonic() - started}))
+
+
+def measure(variant: str, *, source: Path, workdir: Path, env: dict[str, str], fps: int,
+            source_s: float) -> RunResult:
+    output = workdir / f"{variant}.mp4"
+    stdout = workdir / f"{variant}.json"
+    with open(stdout, "w") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "anb_pipeline.bench", "--child", variant, "--input",
+             str(source), "--output", str(output), "--fps", str(fps)],
+            env=env, stdout=out,
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"the {variant} run failed (exit {child.returncode})")
+    wall_s = json.loads(stdout.read_text().splitlines()[-1])["wall_s"]
+    problems = clip_problems(output, settings=Settings.from_env(env), source_duration_s=source_s)
+    return RunResult(variant=variant, wall_s=wall_s, cpu_s=usage.ru_utime + usage.ru_stime,
+                     peak_rss_mb=usage.ru_maxrss / 1024, problems=problems)
+
+
+def machine_description() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
+                .splitlines() if line.startswith("model name")), platform.processor())
+    memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    ffmpeg = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True)
+    return (f"{os.cpu_count()} cores ({cpu}), {memory_kb / 1024 / 1024:.0f} GiB, "
+            f"Python {platform.python_version()}, {ffmpeg.stdout.splitlines()[0]}")
+
+
+def table(results: list[RunResult]) -> str:
+    reference = results[0]
+    rows = ["| run | wall s | CPU s | peak RSS MB | wall ÷ reference | CPU ÷ reference | invariants |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for result in results:
+        rows.append(
+            f"| {result.variant} | {result.wall_s:.2f} | {result.cpu_s:.2f} | "
+            f"{result.peak_rss_mb:.0f} | {result.wall_s / reference.wall_s:.2f}x | "
+            f"{result.cpu_s / reference.cpu_s:.2f}x | "
+            f"{'pass' if not result.problems else '; '.join(result.problems)} |")
+    return "\n".join(rows)
+
+
+def bench_pipeline(args: argparse.Namespace) -> int:
+    variants = [v for v in VARIANTS if v != "moviepy" or
+                (args.moviepy and importlib.util.find_spec("moviepy") is not None)]
+    server, endpoint = start_emulator()
+    env = {**os.environ, **EMULATOR_CREDENTIALS, "ANB_BROKER_URL": "sqs://",
+           "ANB_AWS_ENDPOINT_URL": endpoint, "ANB_STORAGE_URL": "s3://anb-bench/media",
+           "ANB_QUEUE_NAMESPACE": "bench"}
+    try:
+        with tempfile.TemporaryDirectory(prefix="anb-bench-") as tmp:
+            workdir = Path(tmp)
+            source = generate_input(workdir / "input.mp4", seconds=args.seconds,
+                                    width=args.width, height=args.height, fps=args.fps)
+            fps = min(args.fps, Settings.from_env(env).max_fps)
+            results = []
+            for variant in variants:
+                print(f"running {variant}...", file=sys.stderr, flush=True)
+                results.append(measure(variant, source=source, workdir=workdir, env=env,
+                                       fps=fps, source_s=args.seconds))
+    finally:
+        server.stop()
+    report = (f"Input: {args.seconds:g} s {args.width}x{args.height} {args.fps} fps H.264 "
+              f"with audio.\nMachine: {machine_description()}\n\n{table(results)}\n")
+    print(report)
+    if args.write_doc:
+        write_doc(args.write_doc, report)
+    return 0 if all(not result.problems for result in results) else 1
+
+
+def write_doc(path: Path, report: str) -> None:
+    """Replace the generated section of the benchmarks document, keep the prose around it."""
+    start, end = "<!-- pipeline-bench:start -->", "<!-- pipeline-bench:end -->"
+    text = path.read_text() if path.exists() else f"{start}\n{end}\n"
+    before, _, rest = text.partition(start)
+    _, _, after = rest.partition(end)
+    path.write_text(f"{before}{start}\n{report}{end}{after}")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = subparsers.add_parser("bench", help="benchmarks")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    pipeline = bench_sub.add_parser("pipeline", help="pipeline vs one ffmpeg pass")
+    pipeline.add_argument("--seconds", type=float, default=60)
+    pipeline.add_argument("--width", type=int, default=1920)
+    pipeline.add_argument("--height", type=int, default=1080)
+    pipeline.add_argument("--fps", type=int, default=30)
+    pipeline.add_argument("--no-moviepy", dest="moviepy", action="store_false",
+                          help="skip the MoviePy run (it is skipped anyway if not installed)")
+    pipeline.add_argument("--write-doc", type=Path, help="update this markdown file")
+    pipeline.set_defaults(handler=bench_pipeline)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="one benchmark run (internal)")
+    parser.add_argument("--child", dest="variant", choices=VARIANTS, required=True)
+    parser.add_argument("--input", type=Path, required=True)
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--fps", type=int, required=True)
+    child_main(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()
