@@ -103,6 +103,10 @@ class MediaPipeline:
             return step.run(ctx)
 
     def messages(self, job: Job, *, start_at: str | None = None) -> list[dramatiq.Message[Any]]:
+        if self.settings.work_dir is not None:
+            # A configured scratch directory may not exist yet (a fresh volume, a cleaned
+            # /tmp); without it every attempt of every step would fail the same way.
+            self.settings.work_dir.mkdir(parents=True, exist_ok=True)
         names = [step.name for step in self.steps]
         first = names.index(start_at) if start_at else 0
         head, *rest = names[first:]

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import Middleware
+from dramatiq.middleware import Middleware, MiddlewareError
 
 from ..events import EventKind, EventSink, PipelineEvent
 from ..steps.fused import FUSED_SEPARATOR
@@ -35,6 +35,10 @@ def describe(exception: BaseException) -> str:
     return f"{type(exception).__name__}: {exception}"[:MAX_ERROR_CHARS]
 
 
+class SinkUnavailable(MiddlewareError):
+    """The sink could not record a step's start; the attempt fails and is retried."""
+
+
 class LifecycleEvents(Middleware):
     def __init__(self, *, sink: EventSink) -> None:
         self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
@@ -49,9 +53,13 @@ class LifecycleEvents(Middleware):
         attempt = message.options.get("retries", 0) + 1
         with self._lock:
             self._started[message.message_id] = (time.monotonic(), attempt)
-        # A sink failure here raises into Dramatiq, which retries the message: a step never
-        # runs with its start unrecorded.
-        self._emit("step_started", message, step, attempt)
+        # Dramatiq only logs what a before-hook raises and runs the actor anyway, unless it
+        # is a MiddlewareError: re-raised as one, a sink failure fails this attempt and
+        # Retries tries again later, so a step never runs with its start unrecorded.
+        try:
+            self._emit("step_started", message, step, attempt)
+        except Exception as exc:
+            raise SinkUnavailable(f"the event sink refused step_started: {describe(exc)}") from exc
 
     def after_process_message(
         self, broker: dramatiq.Broker, message: dramatiq.MessageProxy, *,
