@@ -60,4 +60,4 @@ async def call_api(
     scope = {**request.scope, "headers": headers,
              "query_string": request.scope["query_string"] if query is None else query}
     response = await handler(Request(scope, receive))
-    return json.loads(response.body) if response.body else None
+    return json.loads(bytes(response.body)) if response.body else None

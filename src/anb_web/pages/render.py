@@ -60,7 +60,7 @@ async def current_username(request: Request) -> str | None:
 
 
 async def render(request: Request, template: str, *, status_code: int = 200,
-                 **context: Any) -> HTMLResponse:
+                 **context: Any) -> Response:
     session = page_session(request)
     html = ENVIRONMENT.get_template(template).render(
         request_path=request.url.path, username=await current_username(request),

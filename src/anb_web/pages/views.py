@@ -31,6 +31,11 @@ def _text(form: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _filled(form: FormData, names: tuple[str, ...]) -> dict[str, str]:
+    """The non-empty fields: an empty input is left out, as an API client would leave it."""
+    return {name: _text(form, name) for name in names if _text(form, name)}
+
+
 def _signed_in(request: Request, token: str, *, to: str) -> Response:
     response = RedirectResponse(to, status_code=303)
     start_session(response, request, token=token)
@@ -48,12 +53,12 @@ async def login_form(request: Request) -> Response:
 
 async def login_submit(request: Request) -> Response:
     form = await request.form()
-    values = {"username": _text(form, "username")}
+    body = _filled(form, ("username", "password"))
+    values = {"username": body.get("username", "")}
     next_page = _next_page(form.get("next"))
     try:
         check_csrf(request, _text(form, CSRF_FIELD))
-        answer = await call_api(auth.login, request, json_body={
-            **values, "password": _text(form, "password")})
+        answer = await call_api(auth.login, request, json_body=body)
     except ApiError as exc:
         return await render(request, "login.html", status_code=exc.status_code, next=next_page,
                             values=values, error=exc.detail, errors=exc.errors or {})
@@ -66,8 +71,7 @@ async def signup_form(request: Request) -> Response:
 
 async def signup_submit(request: Request) -> Response:
     form = await request.form()
-    # Empty optional fields are left out, as an API client would leave them out.
-    body = {name: _text(form, name) for name in SIGNUP_FIELDS if _text(form, name)}
+    body = _filled(form, SIGNUP_FIELDS)
     values = {name: value for name, value in body.items() if name != "password"}
     try:
         check_csrf(request, _text(form, CSRF_FIELD))
