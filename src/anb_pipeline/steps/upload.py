@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..errors import ObjectNotFound
 from ..job import Job
+from ..media import probe
 from .base import StepContext
 
 #: Where the poster frame is taken, in seconds into the content (after the intro card).
@@ -23,13 +26,27 @@ class UploadStep:
                 return ctx.job.advance(input_key=output_key, output_key=output_key,
                                        poster_key=poster_key)
             raise
-        poster = ctx.workdir / "poster.jpg"
-        seek_s = ctx.settings.bumper_s + POSTER_OFFSET_S
-        ctx.ffmpeg(["-ss", f"{seek_s:g}", "-i", str(final), "-frames:v", "1", "-q:v", "3",
-                    "-update", "1", str(poster)])
+        poster = self.poster(ctx, final)
         # The clip goes last-but-one and the poster last: an output that exists has a poster
         # only once both are complete, and each put is atomic.
         ctx.storage.put_file(output_key, final, content_type="video/mp4")
         ctx.storage.put_file(poster_key, poster, content_type="image/jpeg")
         ctx.storage.delete_prefix(ctx.job.work_prefix)
         return ctx.job.advance(input_key=output_key, output_key=output_key, poster_key=poster_key)
+
+    def poster(self, ctx: StepContext, final: Path) -> Path:
+        """A JPEG of the content, for any clip length or frame rate.
+
+        A seek can land past the last frame (one-frame content, 1 fps input) and then
+        ffmpeg writes nothing. Instead every frame up to the target time is selected and
+        each overwrites the image, so the poster is the last frame at or before it, and
+        there always is one. The target stays inside short content.
+        """
+        content_s = max(probe(final).duration_s - 2 * ctx.settings.bumper_s, 0.0)
+        target_s = ctx.settings.bumper_s + min(POSTER_OFFSET_S, content_s / 2)
+        poster = ctx.workdir / "poster.jpg"
+        # -t: nothing after the target is read, let alone decoded.
+        ctx.ffmpeg(["-t", f"{target_s + 1:.3f}", "-i", str(final),
+                    "-vf", f"select='lte(t,{target_s:.3f})'", "-fps_mode", "vfr", "-q:v", "3",
+                    "-update", "1", str(poster)])
+        return poster
