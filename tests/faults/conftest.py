@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
-from web.conftest import database_url, postgres_database, small_video
+from web.conftest import (
+    app,
+    client,
+    database,
+    database_url,
+    pipeline,
+    pipeline_settings,
+    postgres_database,
+    sink,
+    small_video,
+    web_settings,
+)
 
-__all__ = ["database_url", "postgres_database", "small_video"]
+__all__ = ["app", "client", "database", "database_url", "pipeline", "pipeline_settings",
+           "postgres_database", "sink", "small_video", "web_settings"]
