@@ -26,7 +26,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from .emulator import EMULATOR_CREDENTIALS, start_emulator
 from .events import CallbackSink, PipelineEvent
@@ -112,7 +111,7 @@ def run_pipeline(settings: Settings, source: Path, output: Path) -> None:
 
 def run_moviepy(settings: Settings, source: Path, output: Path, fps: int) -> None:
     """Per-frame Python compositing, as the original system did; never used for real work."""
-    from moviepy import (  # type: ignore[import-not-found]
+    from moviepy import (
         ColorClip,
         CompositeVideoClip,
         ImageClip,

@@ -12,6 +12,8 @@ from importlib.metadata import entry_points
 
 from . import commands
 from .errors import AnbError
+from .logs import configure_logging
+from .settings import Settings
 
 COMMANDS_GROUP = "anb_pipeline.commands"
 
@@ -46,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for chatty in ("httpx", "werkzeug", "botocore", "urllib3"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
+        configure_logging(Settings.from_env())
         return int(args.handler(args) or 0)
     except AnbError as exc:
         print(f"anb: error: {exc}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from . import bench
@@ -53,6 +54,12 @@ def run_worker(args: argparse.Namespace) -> int:
     # thread: steps run for minutes, and a prefetched message waits in this process.
     env.setdefault("dramatiq_worker_timeout", str(settings.sqs_wait_time_s * 1000))
     env.setdefault("dramatiq_queue_prefetch", str(args.threads))
+    if settings.metrics_port:
+        # Dramatiq's exposition server reads these; a fresh directory per run keeps the
+        # multiprocess metrics files of earlier runs out of the counts.
+        env.update(dramatiq_prom_port=str(settings.metrics_port),
+                   dramatiq_prom_host=settings.metrics_host,
+                   dramatiq_prom_db=tempfile.mkdtemp(prefix="anb-metrics-"))
     command = [sys.executable, "-m", "dramatiq", "anb_pipeline.worker:broker",
                "--processes", str(args.processes), "--threads", str(args.threads)]
     # exec: the worker becomes this process, so SIGTERM reaches Dramatiq directly and it

@@ -80,9 +80,15 @@ class FanoutSink:
 
 
 def load_sink(settings: Settings) -> EventSink:
-    """The sink named by ``ANB_EVENT_SINK``, always alongside the logging sink."""
+    """The sink named by ``ANB_EVENT_SINK``, always alongside the logging sink (and the
+    step metrics when worker metrics are on)."""
+    builtin: list[EventSink] = [LoggingSink(settings)]
+    if settings.metrics_port:
+        from .metrics import StepMetrics
+
+        builtin.append(StepMetrics())
     if not settings.event_sink:
-        return LoggingSink(settings)
+        return FanoutSink(*builtin)
     module_name, _, attr = settings.event_sink.partition(":")
     try:
         factory = getattr(importlib.import_module(module_name), attr or "make_sink")
@@ -90,4 +96,4 @@ def load_sink(settings: Settings) -> EventSink:
         raise ConfigurationError(
             f"ANB_EVENT_SINK={settings.event_sink!r} cannot be loaded: {exc}"
         ) from exc
-    return FanoutSink(LoggingSink(settings), factory(settings))
+    return FanoutSink(*builtin, factory(settings))

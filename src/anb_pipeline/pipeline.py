@@ -16,7 +16,7 @@ from .brokers import check_broker, make_broker
 from .errors import BrokerUnavailable, NotAVideo
 from .events import EventSink, load_sink
 from .job import Job
-from .middleware import LifecycleEvents, PoisonGuard
+from .middleware import LifecycleEvents, LogContext, PoisonGuard
 from .middleware.lifecycle import FINAL_JOB_OPTION, STEP_ACTOR_PREFIX
 from .settings import Settings
 from .steps import Step, StepContext, StepRegistry
@@ -30,9 +30,16 @@ def middleware_stack(settings: Settings, sink: EventSink) -> list[dramatiq.Middl
         # First, so its after-hook runs last: the SQS broker needs the current message
         # while Pipelines and Retries enqueue.
         CurrentMessage(),
+        LogContext(),
         PoisonGuard(max_receives=settings.max_receives),
         LifecycleEvents(sink=sink),
     ]
+    if settings.metrics_port:
+        # Imported only when wanted: the module reads its port from the environment and
+        # creates its database directory on import.
+        from dramatiq.middleware.prometheus import Prometheus
+
+        stack.append(Prometheus())
     for middleware_class in default_middleware:
         if middleware_class is Retries:
             stack.append(Retries(max_retries=settings.max_retries,
@@ -96,6 +103,10 @@ class MediaPipeline:
         return declare(perform)
 
     def run_step(self, step: Step, job: Job) -> Job:
+        if self.settings.work_dir is not None:
+            # A configured scratch directory may not exist yet (a fresh volume, a cleaned
+            # /tmp); without it every attempt of every step would fail the same way.
+            self.settings.work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"anb-{step.name}-",
                                          dir=self.settings.work_dir) as workdir:
             ctx = StepContext(step=step.name, job=job, storage=self.storage,
@@ -103,10 +114,6 @@ class MediaPipeline:
             return step.run(ctx)
 
     def messages(self, job: Job, *, start_at: str | None = None) -> list[dramatiq.Message[Any]]:
-        if self.settings.work_dir is not None:
-            # A configured scratch directory may not exist yet (a fresh volume, a cleaned
-            # /tmp); without it every attempt of every step would fail the same way.
-            self.settings.work_dir.mkdir(parents=True, exist_ok=True)
         names = [step.name for step in self.steps]
         first = names.index(start_at) if start_at else 0
         head, *rest = names[first:]

@@ -55,6 +55,11 @@ class Settings:
     watermark_path: Path = ASSETS_DIR / "watermark.png"
     logo_path: Path = ASSETS_DIR / "logo.png"
     work_dir: Path | None = None
+    #: Port of the worker's Prometheus endpoint; 0 turns worker metrics off.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    #: ``text`` or ``json`` (one JSON object per line, with video_id/step/message_id/attempt).
+    log_format: str = "text"
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -69,6 +74,8 @@ class Settings:
             raise ConfigurationError("ANB_VISIBILITY_TIMEOUT_S must be at least 3 seconds")
         if not self.steps:
             raise ConfigurationError("ANB_STEPS names no step")
+        if self.log_format not in ("text", "json"):
+            raise ConfigurationError("ANB_LOG_FORMAT must be 'text' or 'json'")
 
     @property
     def max_retries(self) -> int:

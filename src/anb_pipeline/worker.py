@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dramatiq
 
+from .logs import configure_logging
 from .pipeline import MediaPipeline
 from .settings import Settings
 
 settings = Settings.from_env()
+configure_logging(settings)
 pipeline = MediaPipeline(settings)
 broker = pipeline.broker
 dramatiq.set_broker(broker)

@@ -9,10 +9,11 @@ from starlette.applications import Starlette
 
 from anb_pipeline import MediaPipeline
 
-from . import auth, health, media, openapi, pages, public, videos
+from . import auth, health, media, metrics, openapi, pages, public, videos
 from .db import Database, make_engine
 from .errors import EXCEPTION_HANDLERS
 from .media import MediaUrls
+from .ratelimit import LoginLimiter
 from .security import TokenCodec
 from .settings import WebSettings
 from .state import Services
@@ -29,6 +30,11 @@ def build_services(settings: WebSettings, pipeline: MediaPipeline) -> Services:
         tokens=TokenCodec(secret=settings.jwt_secret, ttl_s=settings.jwt_ttl_s),
         urls=MediaUrls(storage=pipeline.storage, secret=settings.jwt_secret,
                        ttl_s=settings.url_ttl_s, public_base_url=settings.public_base_url),
+        login_limiter=LoginLimiter(
+            max_failures=settings.login_max_failures,
+            max_failures_per_client=settings.login_max_failures_per_client,
+            window_s=settings.login_window_s,
+        ),
     )
 
 
@@ -45,11 +51,13 @@ def create_app(
 
     app = Starlette(
         routes=[*auth.routes, *videos.routes, *public.routes, *health.routes, *media.routes,
-                *openapi.routes,
+                *openapi.routes, *metrics.routes,
                 # Last: the pages claim only their own paths (see pages.PageMount).
                 *pages.routes],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.metrics = metrics.WebMetrics()
+    app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
     return app

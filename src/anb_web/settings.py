@@ -31,6 +31,8 @@ def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
 class WebSettings:
     pipeline: Settings
     jwt_secret: str = dataclasses.field(repr=False, default="")
+    #: Bearer token of GET /metrics; empty means the endpoint does not exist.
+    metrics_token: str = dataclasses.field(repr=False, default="")
     database_url: str = dataclasses.field(default_factory=default_database_url)
     jwt_ttl_s: int = 3600
     max_upload_bytes: int = 100 * MIB
@@ -45,6 +47,11 @@ class WebSettings:
     db_busy_timeout_ms: int = 5000
     #: Each /health dependency check gives up after this long.
     health_timeout_s: float = 3.0
+    #: Failed logins allowed per account, and per client address, in ``login_window_s``;
+    #: past them login answers 429 until the oldest failure leaves the window.
+    login_max_failures: int = 5
+    login_max_failures_per_client: int = 50
+    login_window_s: float = 300.0
 
     def __post_init__(self) -> None:
         if not self.jwt_secret:
@@ -56,6 +63,13 @@ class WebSettings:
             raise ConfigurationError("ANB_MAX_UPLOAD_BYTES must be positive")
         if self.jwt_ttl_s < 1 or self.url_ttl_s < 1:
             raise ConfigurationError("ANB_JWT_TTL_S and ANB_URL_TTL_S must be positive")
+        if min(self.login_max_failures, self.login_max_failures_per_client) < 1 or (
+            self.login_window_s <= 0
+        ):
+            raise ConfigurationError(
+                "ANB_LOGIN_MAX_FAILURES, ANB_LOGIN_MAX_FAILURES_PER_CLIENT and "
+                "ANB_LOGIN_WINDOW_S must be positive"
+            )
 
     @classmethod
     def from_env(

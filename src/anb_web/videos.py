@@ -147,6 +147,9 @@ async def create_video(request: Request) -> JSONResponse:
                                          description=description)
     finally:
         await run_in_threadpool(upload.discard)
+    request.app.state.metrics.upload_bytes.inc(upload.file_bytes)
+    logger.info("Video %s uploaded (%d bytes) and enqueued", video.id, upload.file_bytes,
+                extra={"video_id": video.id})
     body = video_json(app, video, 0)
     return JSONResponse({name: body[name] for name in (
         "id", "title", "description", "processing_status", "original_url", "created_at"

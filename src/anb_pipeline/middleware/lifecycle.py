@@ -101,8 +101,13 @@ class LifecycleEvents(Middleware):
                                          **fields))
 
 
-def _video_id(message: dramatiq.MessageProxy) -> str:
+def job_of(message: dramatiq.MessageProxy) -> dict[str, Any]:
+    """The job a step message carries (its first dict argument with a video id)."""
     for arg in message.args:
         if isinstance(arg, dict) and "video_id" in arg:
-            return str(arg["video_id"])
-    return ""
+            return arg
+    return {}
+
+
+def _video_id(message: dramatiq.MessageProxy) -> str:
+    return str(job_of(message).get("video_id", ""))

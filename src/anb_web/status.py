@@ -1,0 +1,91 @@
+"""``anb status``: an operator's view of the queues, the dead letters and the videos."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from anb_pipeline import MediaPipeline, Settings
+from anb_pipeline.dlq import DeadLetterQueue
+from anb_pipeline.queue_stats import queue_depths
+
+from .db import Database, make_engine
+from .models import Video, VideoStep
+from .settings import database_url_from_env
+
+#: How many dead letters and slow steps the report shows.
+REPORT_ROWS = 5
+#: "Recent" step records: the last this many that finished.
+RECENT_STEP_RECORDS = 500
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("status", help="queues, dead letters, videos, slow steps")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=run_status)
+
+
+def _videos_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Video.status, func.count()).group_by(Video.status))
+    return {status: int(count) for status, count in rows}
+
+
+def _slowest_steps(session: Session) -> list[dict[str, Any]]:
+    recent = (select(VideoStep.name, VideoStep.seconds)
+              .where(VideoStep.seconds.is_not(None), VideoStep.status == "succeeded")
+              .order_by(VideoStep.finished_at.desc()).limit(RECENT_STEP_RECORDS).subquery())
+    rows = session.execute(
+        select(recent.c.name, func.count(), func.avg(recent.c.seconds), func.max(recent.c.seconds))
+        .group_by(recent.c.name).order_by(func.max(recent.c.seconds).desc()).limit(REPORT_ROWS))
+    return [{"step": name, "runs": int(runs), "avg_s": round(float(avg), 3),
+             "max_s": round(float(peak), 3)} for name, runs, avg, peak in rows]
+
+
+def collect(pipeline: MediaPipeline, database: Database) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "broker": pipeline.settings.broker_url,
+        "queues": [depth.asdict() for depth in queue_depths(pipeline.broker, pipeline.settings)],
+        "videos": database.call(_videos_by_status),
+        "slowest_steps": database.call(_slowest_steps),
+    }
+    if hasattr(pipeline.broker, "queue_url"):
+        letters = sorted(DeadLetterQueue(pipeline.broker).letters(),
+                         key=lambda letter: letter.dead_lettered_at_ms)
+        report["dead_letters"] = [letter.asdict() for letter in letters[-REPORT_ROWS:]]
+    return report
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = [f"broker: {report['broker']}", "", "queue                          visible  in-flight  delayed"]
+    for queue in report["queues"]:
+        lines.append(f"{queue['name']:<30} {queue['visible']:>7}  {_n(queue['in_flight']):>9}  "
+                     f"{_n(queue['delayed']):>7}")
+    if "dead_letters" in report:
+        lines += ["", f"last dead letters ({len(report['dead_letters'])} shown):"]
+        lines += [f"  video={d['video_id']} step={d['step']} attempts={d['attempts']}: {d['error']}"
+                  for d in report["dead_letters"]] or ["  none"]
+    lines += ["", "videos: " + (", ".join(f"{status} {count}" for status, count in
+                                         sorted(report["videos"].items())) or "none")]
+    lines += ["", "slowest steps (recent runs):"]
+    lines += [f"  {s['step']:<12} max {s['max_s']:>8.2f} s  avg {s['avg_s']:>8.2f} s  runs {s['runs']}"
+              for s in report["slowest_steps"]] or ["  no finished steps yet"]
+    return "\n".join(lines)
+
+
+def _n(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    pipeline = MediaPipeline(Settings.from_env())
+    database = Database(make_engine(database_url_from_env()))
+    try:
+        report = collect(pipeline, database)
+    finally:
+        database.dispose()
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0
