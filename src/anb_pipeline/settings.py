@@ -98,17 +98,24 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Read ``ANB_*`` variables; ``overrides`` win over the environment."""
-        env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for field in dataclasses.fields(cls):
-            raw = env.get("ANB_" + field.name.upper())
-            if raw is not None and raw != "":
-                values[field.name] = _parse(field.name, str(field.type), raw)
+        values = env_values(cls, os.environ if environ is None else environ)
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def env_values(
+    settings_class: type, environ: Mapping[str, str], *, skip: frozenset[str] = frozenset()
+) -> dict[str, object]:
+    """The fields of a settings dataclass that ``ANB_<FIELD>`` variables set, parsed."""
+    values: dict[str, object] = {}
+    for field in dataclasses.fields(settings_class):
+        raw = environ.get("ANB_" + field.name.upper())
+        if field.name not in skip and raw is not None and raw != "":
+            values[field.name] = _parse(field.name, str(field.type), raw)
+    return values
 
 
 def _parse(name: str, type_name: str, raw: str) -> object:

@@ -140,11 +140,18 @@ async def login(request: Request) -> JSONResponse:
                           max_chars=MAX_PASSWORD_CHARS)
     if errors:
         raise InvalidInput(errors)
-    found = await app.database.run(_credentials, login=name or "")
+    account, client = name or "", request.client.host if request.client else "unknown"
+    # Checked before any hashing: a refused guess costs the server nothing.
+    if retry_after_s := app.login_limiter.retry_after_s(account=account, client=client):
+        raise ApiError(429, "Too many failed logins; try again later",
+                       headers={"Retry-After": str(retry_after_s)})
+    found = await app.database.run(_credentials, login=account)
     user_id, password_hash = found or (None, None)
     # A missing user still costs one verify, so timing does not tell who exists.
     if not await run_in_threadpool(verify_password, password_hash, password or ""):
+        app.login_limiter.failed(account=account, client=client)
         raise unauthorized(BAD_CREDENTIALS)
+    app.login_limiter.succeeded(account=account)
     return JSONResponse(token_json(app, str(user_id)))
 
 

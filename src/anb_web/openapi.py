@@ -153,7 +153,10 @@ PATHS: dict[str, Any] = {
     "/api/auth/login": {"post": {
         "summary": "Get a token", "tags": ["auth"], "requestBody": _json_body("Login"),
         "responses": {"200": _json(_ref("Token"), "A bearer token"),
-                      "401": _error("Wrong username or password"), "422": INVALID},
+                      "401": _error("Wrong username or password"), "422": INVALID,
+                      "429": {**_error("Too many failed logins for this account or client"),
+                              "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                                          "description": "Seconds"}}}},
     }},
     "/api/videos": {
         "post": {

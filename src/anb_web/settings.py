@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from anb_pipeline import ConfigurationError, Settings
+from anb_pipeline.settings import env_values
 
 MIB = 1024 * 1024
 
@@ -79,23 +80,10 @@ class WebSettings:
         """Read ``ANB_*`` variables; ``overrides`` win over the environment."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {"pipeline": pipeline or Settings.from_env(env)}
-        for field in dataclasses.fields(cls):
-            raw = env.get("ANB_" + field.name.upper())
-            if field.name != "pipeline" and raw:
-                values[field.name] = _parse(field.name, str(field.type), raw)
+        values.update(env_values(cls, env, skip=frozenset({"pipeline"})))
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
     def replace(self, **changes: object) -> WebSettings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
-
-def _parse(name: str, type_name: str, raw: str) -> object:
-    try:
-        if type_name == "int":
-            return int(raw)
-        if type_name == "float":
-            return float(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"ANB_{name.upper()}={raw!r} is not a valid {type_name}") from exc
-    return raw

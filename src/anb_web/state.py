@@ -10,6 +10,7 @@ from starlette.requests import Request
 from anb_pipeline import MediaPipeline
 
 from .db import Database
+from .ratelimit import LoginLimiter
 from .security import TokenCodec
 from .settings import WebSettings
 
@@ -24,6 +25,7 @@ class Services:
     pipeline: MediaPipeline
     tokens: TokenCodec
     urls: MediaUrls
+    login_limiter: LoginLimiter
 
 
 def services(request: Request) -> Services:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ..job import Job
-from ..media import VideoInfo, run_ffmpeg
+from ..media import VideoInfo, probe, run_ffmpeg
 from ..settings import Settings
 from ..storage import Storage
 from .graph import Stage, compose
@@ -46,6 +46,11 @@ class StepContext:
         encode = self.final_encode() if plan.final else self.intermediate_encode()
         self.ffmpeg([*plan.args, *encode, str(output)])
         return self.job.advance(input_key=self.store_output(output, extension), **plan.meta)
+
+    def run_stage(self, step: FilterStep) -> Job:
+        """A filter step on its own: its stage over this step's input, one ffmpeg pass."""
+        source = self.fetch_input(".mkv")
+        return self.render([step.stage(self, probe(source), self.job.meta)], source)
 
     def intermediate_encode(self) -> list[str]:
         """Fast, near-lossless H.264 for artifacts that only the next step reads."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..job import Job
-from ..media import VideoInfo, probe
+from ..media import VideoInfo
 from ..media.geometry import FRAME_HEIGHT, FRAME_WIDTH
 from .base import StepContext
 from .graph import Stage
@@ -18,8 +18,7 @@ class BumpersStep:
     name = "bumpers"
 
     def run(self, ctx: StepContext) -> Job:
-        source = ctx.fetch_input(".mkv")
-        return ctx.render([self.stage(ctx, probe(source), ctx.job.meta)], source)
+        return ctx.run_stage(self)
 
     def stage(self, ctx: StepContext, info: VideoInfo, meta: dict[str, Any]) -> Stage:
         # The cards are drawn in the graph, not stored: a colour source and the logo.

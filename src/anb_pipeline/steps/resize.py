@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..job import Job
-from ..media import VideoInfo, fit_box, probe
+from ..media import VideoInfo, fit_box
 from ..media.geometry import FRAME_HEIGHT, FRAME_WIDTH
 from .base import StepContext
 from .graph import Stage
@@ -15,8 +15,7 @@ class ResizeStep:
     name = "resize"
 
     def run(self, ctx: StepContext) -> Job:
-        source = ctx.fetch_input(".mkv")
-        return ctx.render([self.stage(ctx, probe(source), ctx.job.meta)], source)
+        return ctx.run_stage(self)
 
     def stage(self, ctx: StepContext, info: VideoInfo, meta: dict[str, Any]) -> Stage:
         box = fit_box(*info.display_size)

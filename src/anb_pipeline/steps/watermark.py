@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..job import Job
-from ..media import ContentBox, VideoInfo, probe
+from ..media import ContentBox, VideoInfo
 from ..media.geometry import FRAME_HEIGHT, FRAME_WIDTH
 from .base import StepContext
 from .graph import Stage
@@ -19,8 +19,7 @@ class WatermarkStep:
     name = "watermark"
 
     def run(self, ctx: StepContext) -> Job:
-        source = ctx.fetch_input(".mkv")
-        return ctx.render([self.stage(ctx, probe(source), ctx.job.meta)], source)
+        return ctx.run_stage(self)
 
     def stage(self, ctx: StepContext, info: VideoInfo, meta: dict[str, Any]) -> Stage:
         box = ContentBox.from_list(meta.get("content_box", [0, 0, FRAME_WIDTH, FRAME_HEIGHT]))
