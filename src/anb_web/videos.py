@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -18,7 +19,7 @@ from anb_pipeline import Job, MediaError, StorageError
 from anb_pipeline.media import probe
 
 from .auth import authenticate
-from .errors import ApiError, InvalidInput
+from .errors import ApiError, InvalidInput, unauthorized
 from .models import Video, VideoStep, Vote
 from .state import Services, services
 from .uploads import FILE_FIELD, Upload, check_upload_headers, receive_upload
@@ -123,8 +124,11 @@ async def _store_and_enqueue(
         # The row is committed before the message leaves: a fast worker's first event must
         # find it.
         await run_in_threadpool(app.pipeline.enqueue, video_id=new_id, source_key=key)
-    except BaseException:
+    except BaseException as exc:
         await _discard_upload(app, video_id=new_id, source_key=key)
+        if isinstance(exc, IntegrityError):
+            # A new row can only break its owner's foreign key: the token outlived its user.
+            raise unauthorized("The account behind this token no longer exists") from None
         raise
     return video
 
