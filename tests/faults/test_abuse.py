@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
 from starlette.applications import Starlette

@@ -9,6 +9,7 @@ and bodies are the job of the other suites.
 from __future__ import annotations
 
 from collections import Counter
+
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
