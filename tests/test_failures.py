@@ -15,7 +15,9 @@ import dramatiq
 import pytest
 from anb_test_plugins.sink import read_events
 
+from anb_pipeline.brokers.sqs import sqs_client
 from anb_pipeline.cli import main as anb_main
+from anb_pipeline.emulator import free_port
 from anb_pipeline.dlq import DeadLetterQueue
 from conftest import make_video
 from helpers import EventLog, build_pipeline, run_until_final, sqs_settings, start_video
@@ -235,6 +237,59 @@ def test_the_heartbeat_keeps_a_long_step_from_being_redelivered(
 
     assert final.kind == "pipeline_done"
     assert len(lines(tmp_path / "started.txt")) == 1, "8 s step, 3 s visibility, one delivery"
+
+
+def test_a_failed_hand_off_gives_the_message_back_instead_of_acking_it(
+    aws_endpoint, namespace, tmp_path
+) -> None:
+    settings = sqs_settings(endpoint=aws_endpoint, namespace=namespace,
+                            steps=("trim", "checksum"), visibility_timeout_s=3)
+    log = EventLog()
+    pipeline = build_pipeline(settings, log)
+    start_video(pipeline, make_video(tmp_path / "in.mp4"), "v1")
+    working_client = pipeline.broker.client
+    # A real client whose endpoint refuses connections: sends fail as in an SQS outage,
+    # while the consumer (its own client) still receives and acks.
+    pipeline.broker.client = sqs_client(settings.replace(
+        aws_endpoint_url=f"http://127.0.0.1:{free_port()}"))
+
+    worker = dramatiq.Worker(pipeline.broker, worker_threads=1, worker_timeout=200)
+    worker.start()
+    try:
+        wait_for(lambda: log.of("v1", "step_finished"), timeout_s=60, what="trim to finish")
+        time.sleep(1)
+        assert log.of("v1", "step_started")[-1].step == "trim", "checksum was never enqueued"
+        attributes = working_client.get_queue_attributes(
+            QueueUrl=pipeline.broker.queue_url(settings.queue_name),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        assert sum(int(v) for v in attributes.values()) == 1, "the trim message was kept"
+        pipeline.broker.client = working_client  # the outage ends
+        final = log.wait_final("v1", timeout_s=60)
+    finally:
+        worker.stop()
+
+    assert final.kind == "pipeline_done"
+    assert [e.step for e in log.of("v1", "step_finished")] == ["trim", "trim", "checksum"]
+
+
+def test_a_result_too_large_for_sqs_dead_letters_instead_of_vanishing(
+    aws_endpoint, namespace, tmp_path
+) -> None:
+    settings = sqs_settings(endpoint=aws_endpoint, namespace=namespace,
+                            steps=("trim", "bloat", "checksum"))
+    log = EventLog()
+    pipeline = build_pipeline(settings, log)
+    start_video(pipeline, make_video(tmp_path / "in.mp4"), "v1")
+
+    final = run_until_final(pipeline, log, ["v1"])["v1"]
+
+    assert final.kind == "pipeline_dead_lettered"
+    assert final.step == "bloat"
+    assert "over the SQS limit" in final.error
+    [letter] = DeadLetterQueue(pipeline.broker).letters()
+    assert (letter.video_id, letter.step) == ("v1", "bloat")
+    assert "too large a result" in letter.error
 
 
 def test_a_delay_beyond_the_sqs_limit_is_clamped_not_dropped(aws_endpoint, namespace) -> None:

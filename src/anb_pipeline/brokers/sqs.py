@@ -39,11 +39,13 @@ from dramatiq_sqs.broker import MAX_DELAY_SECONDS, MAX_PREFETCH
 from dramatiq_sqs.exceptions import MessageTooLarge
 
 from ..errors import BrokerUnavailable
+from ..middleware.poison import REASON_OPTION
 from ..settings import Settings
 from .heartbeat import VisibilityHeartbeat
 
 QUEUE_RETENTION_S = 4 * 86400
 DLQ_RETENTION_S = 14 * 86400
+#: Longest wait before a message whose hand-off failed is tried again.
 HANDOFF_RETRY_DELAY_S = 30
 FULL_SLOTS_SLEEP_S = 0.2
 
@@ -128,7 +130,11 @@ class SafeSQSBroker(SQSBroker):
         delay_s = min((delay or 0) // 1000, MAX_DELAY_SECONDS)
         body = b64encode(message.encode()).decode()
         if len(body) > self.max_message_size:
-            raise MessageTooLarge(f"message {message.message_id} is {len(body)} bytes encoded")
+            reason = (f"the next message would be {len(body)} bytes encoded, over the SQS "
+                      f"limit of {self.max_message_size}: a step returned too large a result")
+            # Retrying cannot shrink it; without this the pipeline would silently end here.
+            self._dead_letter_current(reason)
+            raise MessageTooLarge(reason)
         self.emit_before("enqueue", message, delay)
         try:
             self.client.send_message(QueueUrl=self.queue_url(message.queue_name),
@@ -145,6 +151,12 @@ class SafeSQSBroker(SQSBroker):
         current = CurrentMessage.get_current_message()
         if current is not None:
             self._failed_handoffs.add(current.message_id)
+
+    def _dead_letter_current(self, reason: str) -> None:
+        current = CurrentMessage.get_current_message()
+        if current is not None:
+            current.options[REASON_OPTION] = reason
+            current.fail()
 
     def _take_failed_handoff(self, message_id: str) -> bool:
         try:
@@ -219,7 +231,8 @@ class SafeSQSConsumer(dramatiq.Consumer):
     def ack(self, message: SQSMessage) -> None:  # type: ignore[override]
         if self.take_failed_handoff(message.message_id):
             self.logger.warning("Giving back message %s: its hand-off failed.", message.message_id)
-            self._change_visibility([message], HANDOFF_RETRY_DELAY_S)
+            delay_s = min(HANDOFF_RETRY_DELAY_S, self.visibility_timeout_s)
+            self._change_visibility([message], delay_s)
             self._release(message)
             return
         self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle)

@@ -78,6 +78,11 @@ class LifecycleEvents(Middleware):
                 self._emit("pipeline_dead_lettered", message, step, attempt, error=error)
             return
         self._emit("step_finished", message, step, attempt, seconds=seconds)
+        if message.failed:
+            # The step worked but its hand-off could not be sent (see the SQS broker).
+            self._emit("pipeline_dead_lettered", message, step, attempt,
+                       error=message.options.get(REASON_OPTION, "the hand-off failed"))
+            return
         if message.options.get("pipe_target") is None:
             final_job = message.options.get(FINAL_JOB_OPTION) or {}
             output = final_job.get("meta")

@@ -64,3 +64,12 @@ class CrashStep:
         mark_started()
         os.kill(os.getpid(), signal.SIGKILL)
         return ctx.job
+
+
+class BloatStep:
+    """Returns a job too large for an SQS message (2 MB of metadata)."""
+
+    name = "bloat"
+
+    def run(self, ctx: StepContext) -> Job:
+        return ctx.job.advance(input_key=ctx.job.input_key, padding="x" * 2_000_000)
