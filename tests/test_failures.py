@@ -17,8 +17,8 @@ from anb_test_plugins.sink import read_events
 
 from anb_pipeline.brokers.sqs import sqs_client
 from anb_pipeline.cli import main as anb_main
-from anb_pipeline.emulator import free_port
 from anb_pipeline.dlq import DeadLetterQueue
+from anb_pipeline.emulator import free_port
 from conftest import make_video
 from helpers import EventLog, build_pipeline, run_until_final, sqs_settings, start_video
 

@@ -154,7 +154,8 @@ class SafeSQSBroker(SQSBroker):
 
     def _dead_letter_current(self, reason: str) -> None:
         current = CurrentMessage.get_current_message()
-        if current is not None:
+        # While processing, the current message is the consumer's MessageProxy.
+        if isinstance(current, dramatiq.MessageProxy):
             current.options[REASON_OPTION] = reason
             current.fail()
 
