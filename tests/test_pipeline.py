@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from anb_pipeline import MediaPipeline, StepNotFound, StepRegistry
+from anb_pipeline import MediaPipeline, Settings, StepNotFound, StepRegistry
+from anb_pipeline.media.invariants import clip_problems
 from conftest import make_video
 from helpers import (
     EventLog,
@@ -122,3 +125,23 @@ def test_a_standalone_step_breaks_the_fusion(tmp_path: Path) -> None:
     settings = quick_settings(broker_url="stub://", standalone_steps=("watermark",))
     assert sorted(MediaPipeline(settings).actors) == [
         "bumpers", "trim+resize", "upload", "watermark"]
+
+
+@pytest.mark.media
+def test_anb_process_runs_the_pipeline_on_a_local_file_with_a_progress_bar(tmp_path: Path) -> None:
+    source = make_video(tmp_path / "in.mp4", width=640, height=480)
+    output = tmp_path / "out" / "clip.mp4"
+    done = subprocess.run([sys.executable, "-m", "anb_pipeline.cli", "process", str(source),
+                           "-o", str(output)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {output}" in done.stdout
+    assert "5/5 upload" in done.stderr and "pipeline_done" in done.stderr
+    assert clip_problems(output, settings=Settings(), source_duration_s=2) == []
+
+
+def test_anb_process_explains_a_missing_input(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "anb_pipeline.cli", "process",
+                           str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "o.mp4")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "input file" in done.stderr and "does not exist" in done.stderr

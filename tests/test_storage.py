@@ -1,0 +1,73 @@
+"""The storage contract on a local directory and on S3 (moto emulator)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import httpx
+import pytest
+
+from anb_pipeline import ObjectNotFound, Settings, StorageError, open_storage
+from anb_pipeline.storage import S3Storage
+
+
+@pytest.fixture(params=["file", "s3"])
+def storage(request, tmp_path: Path, namespace: str):
+    if request.param == "file":
+        return open_storage(Settings(storage_url=f"file://{tmp_path / 'store'}"))
+    endpoint = request.getfixturevalue("aws_endpoint")
+    s3 = open_storage(Settings(storage_url=f"s3://{namespace}-bucket/media",
+                               aws_endpoint_url=endpoint))
+    assert isinstance(s3, S3Storage)
+    s3.ensure_bucket()
+    return s3
+
+
+def test_put_get_list_delete(storage, tmp_path: Path) -> None:
+    assert storage.put_stream("work/v1/a.mkv", io.BytesIO(b"a" * 3000)) == 3000
+    source = tmp_path / "b.bin"
+    source.write_bytes(b"b" * 10)
+    storage.put_file("work/v1/b.mkv", source)
+    storage.put_file("processed/v1.mp4", source)
+
+    assert storage.list("work/v1/") == ["work/v1/a.mkv", "work/v1/b.mkv"]
+    assert storage.size("work/v1/a.mkv") == 3000
+    storage.get_file("work/v1/b.mkv", tmp_path / "copy")
+    assert (tmp_path / "copy").read_bytes() == b"b" * 10
+    assert storage.delete_prefix("work/v1/") == 2
+    assert storage.list("") == ["processed/v1.mp4"]
+    storage.delete("processed/v1.mp4")
+    storage.delete("processed/v1.mp4")  # deleting twice is not an error
+    assert not storage.exists("processed/v1.mp4")
+    with pytest.raises(ObjectNotFound):
+        storage.get_file("processed/v1.mp4", tmp_path / "missing")
+    storage.check()
+
+
+@pytest.mark.parametrize("key", ["../etc/passwd", "work/../../x", "/abs", "a//b", "a\x00b", ""])
+def test_keys_that_could_escape_are_refused(storage, key: str) -> None:
+    with pytest.raises(StorageError, match="invalid storage key"):
+        storage.put_stream(key, io.BytesIO(b"x"))
+
+
+def test_s3_presigned_urls_fetch_without_credentials(aws_endpoint, namespace) -> None:
+    s3 = open_storage(Settings(storage_url=f"s3://{namespace}-pub/p", aws_endpoint_url=aws_endpoint))
+    assert isinstance(s3, S3Storage)
+    s3.ensure_bucket()
+    s3.put_stream("processed/v.mp4", io.BytesIO(b"clip"))
+    url = s3.presigned_url("processed/v.mp4", expires_s=60)
+    assert url is not None
+    assert httpx.get(url).content == b"clip"
+
+
+def test_local_storage_has_no_presigned_urls(tmp_path: Path) -> None:
+    local = open_storage(Settings(storage_url=f"file://{tmp_path}"))
+    assert local.presigned_url("processed/v.mp4", expires_s=60) is None
+
+
+def test_unknown_storage_scheme_is_a_configuration_error() -> None:
+    from anb_pipeline import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="use file:// or s3://"):
+        open_storage(Settings(storage_url="ftp://x"))
