@@ -238,6 +238,14 @@ PATHS: dict[str, Any] = {
         "summary": "Liveness, for the load balancer", "tags": ["health"],
         "responses": {"200": _json(_object({"status": _string()}, "status"), "Alive")},
     }},
+    "/metrics": {"get": {
+        "summary": "Prometheus metrics (needs ANB_METRICS_TOKEN as a bearer token)",
+        "tags": ["meta"], "security": [{"bearer": []}],
+        "responses": {"200": {"description": "Prometheus text format",
+                              "content": {"text/plain": {"schema": _string()}}},
+                      "401": _error("Missing or wrong metrics token"),
+                      "404": _error("Metrics are not enabled (no ANB_METRICS_TOKEN)")},
+    }},
     "/openapi.json": {"get": {
         "summary": "This document", "tags": ["meta"],
         "responses": {"200": {"description": "OpenAPI 3.1", "content": {JSON: {}}}},
