@@ -19,6 +19,8 @@ from anb_pipeline.brokers.sqs import sqs_client
 from anb_pipeline.cli import main as anb_main
 from anb_pipeline.dlq import DeadLetterQueue
 from anb_pipeline.emulator import free_port
+from anb_pipeline.events import CallbackSink
+from anb_pipeline.pipeline import MediaPipeline
 from conftest import make_video
 from helpers import EventLog, build_pipeline, run_until_final, sqs_settings, start_video
 
@@ -271,6 +273,31 @@ def test_a_failed_hand_off_gives_the_message_back_instead_of_acking_it(
 
     assert final.kind == "pipeline_done"
     assert [e.step for e in log.of("v1", "step_finished")] == ["trim", "trim", "checksum"]
+
+
+def test_a_pipeline_done_the_sink_could_not_record_is_redone_not_lost(
+    aws_endpoint, namespace, tmp_path
+) -> None:
+    settings = sqs_settings(endpoint=aws_endpoint, namespace=namespace,
+                            steps=("trim", "checksum"), visibility_timeout_s=3)
+    log = EventLog()
+    refusals = []
+
+    def record(event) -> None:
+        if event.kind == "pipeline_done" and not refusals:
+            refusals.append(event)
+            raise ConnectionError("database is down")  # what a real sink raises then
+        log(event)
+
+    pipeline = MediaPipeline(settings, sink=CallbackSink(record))
+    pipeline.storage.ensure_bucket()
+    pipeline.broker.ensure_queues()
+    start_video(pipeline, make_video(tmp_path / "in.mp4"), "v1")
+
+    final = run_until_final(pipeline, log, ["v1"])["v1"]
+
+    assert final.kind == "pipeline_done" and len(refusals) == 1
+    assert [e.step for e in log.of("v1", "step_finished")] == ["trim", "checksum", "checksum"]
 
 
 def test_a_result_too_large_for_sqs_dead_letters_instead_of_vanishing(

@@ -150,7 +150,11 @@ class SafeSQSBroker(SQSBroker):
         # error and acks. Remember the message so its consumer gives it back instead.
         current = CurrentMessage.get_current_message()
         if current is not None:
-            self._failed_handoffs.add(current.message_id)
+            self.give_back(current.message_id)
+
+    def give_back(self, message_id: str) -> None:
+        """Have the consumer return this message to the queue instead of acking it."""
+        self._failed_handoffs.add(message_id)
 
     def _dead_letter_current(self, reason: str) -> None:
         current = CurrentMessage.get_current_message()

@@ -85,8 +85,22 @@ class LifecycleEvents(Middleware):
             return
         if message.options.get("pipe_target") is None:
             final_job = message.options.get(FINAL_JOB_OPTION) or {}
-            output = final_job.get("meta")
-            self._emit("pipeline_done", message, step, attempt, output=output)
+            try:
+                self._emit("pipeline_done", message, step, attempt, output=final_job.get("meta"))
+            except Exception:
+                self._redo_later(broker, message)
+
+    def _redo_later(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        """The video is published but the sink could not record it: acking now would leave
+        it ``processing``. Where the broker can, the message goes back and the (idempotent)
+        last step runs again once the sink is back."""
+        give_back = getattr(broker, "give_back", None)
+        self.logger.error("Could not record pipeline_done for message %s; %s.",
+                          message.message_id,
+                          "giving it back" if give_back else "reconciliation will catch it",
+                          exc_info=True)
+        if give_back is not None:
+            give_back(message.message_id)
 
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
         step = step_name(message.actor_name)
