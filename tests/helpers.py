@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dramatiq
 
@@ -15,6 +22,7 @@ from anb_pipeline.media.invariants import clip_problems
 from anb_pipeline.storage import S3Storage
 
 FINAL_KINDS = ("pipeline_done", "pipeline_dead_lettered")
+T = TypeVar("T")
 
 
 class EventLog:
@@ -93,3 +101,55 @@ def assert_clip_ok(pipeline: MediaPipeline, video_id: str, tmp_path: Path, *,
     assert clip_problems(clip, settings=pipeline.settings, source_duration_s=source_duration_s) == []
     assert pipeline.storage.exists(f"processed/{video_id}.jpg"), "the poster is missing"
     assert pipeline.storage.list(f"work/{video_id}/") == [], "intermediates were left behind"
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that gives a subprocess exactly these settings."""
+    env: dict[str, str] = {}
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            value = ",".join(value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        env["ANB_" + field.name.upper()] = str(value)
+    return {**os.environ, **env, **extra}
+
+
+class WorkerProcess:
+    """``anb worker`` in its own process group, as a host runs it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *, threads: int = 1) -> None:
+        self.log = open(log_path, "ab")  # noqa: SIM115 - closed by close()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "anb_pipeline.cli", "worker", "--threads", str(threads)],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def kill_host(self) -> None:
+        """SIGKILL the whole group, as an instance termination would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def terminate(self, *, timeout_s: float = 60) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout_s)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.kill_host()
+        self.log.close()
+
+
+def wait_for(predicate: Callable[[], T], *, timeout_s: float, what: str,
+             interval_s: float = 0.2) -> T:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")

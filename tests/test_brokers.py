@@ -88,7 +88,7 @@ def test_every_broker_gets_the_same_middleware_stack(namespace: str) -> None:
         broker = make_broker(settings, middleware=middleware_stack(settings, sink=EventLog()))
         stacks.append([type(m).__name__ for m in broker.middleware])
     assert all(stack == stacks[0] for stack in stacks), stacks
-    assert stacks[0][:3] == ["CurrentMessage", "PoisonGuard", "LifecycleEvents"]
+    assert stacks[0][:4] == ["CurrentMessage", "LogContext", "PoisonGuard", "LifecycleEvents"]
     assert "Retries" in stacks[0] and "Pipelines" in stacks[0]
 
 

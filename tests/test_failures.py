@@ -4,10 +4,6 @@ killed workers, poison messages, graceful stop, the visibility heartbeat, long d
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,58 +18,18 @@ from anb_pipeline.emulator import free_port
 from anb_pipeline.events import CallbackSink
 from anb_pipeline.pipeline import MediaPipeline
 from conftest import make_video
-from helpers import EventLog, build_pipeline, run_until_final, sqs_settings, start_video
+from helpers import (
+    EventLog,
+    WorkerProcess,
+    build_pipeline,
+    run_until_final,
+    settings_env,
+    sqs_settings,
+    start_video,
+    wait_for,
+)
 
 pytestmark = pytest.mark.media
-
-
-def settings_env(settings, **extra: str) -> dict[str, str]:
-    """The environment that gives a worker subprocess the same settings."""
-    env = {
-        "ANB_BROKER_URL": settings.broker_url, "ANB_AWS_ENDPOINT_URL": settings.aws_endpoint_url,
-        "ANB_QUEUE_NAMESPACE": settings.queue_namespace, "ANB_STORAGE_URL": settings.storage_url,
-        "ANB_STEPS": ",".join(settings.steps),
-        "ANB_VISIBILITY_TIMEOUT_S": str(settings.visibility_timeout_s),
-        "ANB_SQS_WAIT_TIME_S": str(settings.sqs_wait_time_s),
-        "ANB_MIN_BACKOFF_MS": str(settings.min_backoff_ms),
-        "ANB_MAX_BACKOFF_MS": str(settings.max_backoff_ms),
-    }
-    return {**os.environ, **env, **extra}
-
-
-class WorkerProcess:
-    """``anb worker`` in its own process group, as a host would run it."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log = open(log_path, "ab")  # noqa: SIM115 - closed by close()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "anb_pipeline.cli", "worker", "--threads", "1"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-    def kill_host(self) -> None:
-        """SIGKILL the whole group, as an instance termination would."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def terminate(self, *, timeout_s: float = 60) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout_s)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.kill_host()
-        self.log.close()
-
-
-def wait_for(predicate, *, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def lines(path: Path) -> list[str]:

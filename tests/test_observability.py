@@ -26,8 +26,8 @@ from anb_web.models import User, Video
 from anb_web.settings import WebSettings
 from anb_web.sink import DatabaseSink
 from conftest import make_video
-from helpers import EventLog, build_pipeline, sqs_settings, start_video
-from test_failures import WorkerProcess, final_event, settings_env, wait_for
+from helpers import EventLog, WorkerProcess, build_pipeline, settings_env, sqs_settings, start_video, wait_for
+from test_failures import final_event
 
 pytestmark = pytest.mark.media
 SECRET = "observability-test-secret-" + "x" * 32

@@ -240,7 +240,7 @@ PATHS: dict[str, Any] = {
     }},
     "/metrics": {"get": {
         "summary": "Prometheus metrics (needs ANB_METRICS_TOKEN as a bearer token)",
-        "tags": ["meta"], "security": [{"bearer": []}],
+        "tags": ["meta"], "security": [{"metricsToken": []}],
         "responses": {"200": {"description": "Prometheus text format",
                               "content": {"text/plain": {"schema": _string()}}},
                       "401": _error("Missing or wrong metrics token"),
@@ -258,8 +258,11 @@ DOCUMENT: dict[str, Any] = {
     "paths": PATHS,
     "components": {
         "schemas": SCHEMAS,
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                       "bearerFormat": "JWT"}},
+        "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            "metricsToken": {"type": "http", "scheme": "bearer",
+                             "description": "The value of ANB_METRICS_TOKEN, not a user token"},
+        },
     },
 }
 

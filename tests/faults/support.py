@@ -4,22 +4,15 @@ a PostgreSQL database of one's own, and waiting."""
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import sqlalchemy as sa
 
-from anb_pipeline import Settings
 from anb_pipeline.emulator import free_port
 from anb_web.models import Base
 from conftest import POSTGRES_URL, require_service
@@ -91,57 +84,6 @@ class TcpProxy:
         for sock in (source, sink):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-
-
-def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """The environment that gives a worker subprocess the same settings."""
-    env = {
-        "ANB_BROKER_URL": settings.broker_url, "ANB_AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
-        "ANB_QUEUE_NAMESPACE": settings.queue_namespace, "ANB_STORAGE_URL": settings.storage_url,
-        "ANB_STEPS": ",".join(settings.steps),
-        "ANB_VISIBILITY_TIMEOUT_S": str(settings.visibility_timeout_s),
-        "ANB_SQS_WAIT_TIME_S": str(settings.sqs_wait_time_s),
-        "ANB_MIN_BACKOFF_MS": str(settings.min_backoff_ms),
-        "ANB_MAX_BACKOFF_MS": str(settings.max_backoff_ms),
-        "ANB_MAX_RECEIVES": str(settings.max_receives),
-        "ANB_FFMPEG_TIMEOUT_S": str(settings.ffmpeg_timeout_s),
-        "ANB_BUMPER_S": f"{settings.bumper_s:g}",
-        "ANB_VIDEO_PRESET": settings.video_preset,
-    }
-    return {**os.environ, **env, **extra}
-
-
-class WorkerProcess:
-    """``anb worker`` in its own process group, as a host runs it."""
-
-    def __init__(self, env: dict[str, str], log_path: Path, *, threads: int) -> None:
-        self.log = open(log_path, "ab")  # noqa: SIM115 - closed by close()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "anb_pipeline.cli", "worker", "--threads", str(threads)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-    def kill_host(self) -> None:
-        """SIGKILL the whole group, as an instance termination would."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.kill_host()
-        self.log.close()
-
-
-def wait_for(predicate: Callable[[], T], *, timeout_s: float, what: str,
-             interval_s: float = 0.2) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
 
 
 def postgres_admin() -> sa.Engine:

@@ -16,10 +16,8 @@ from anb_web.app import create_app
 from anb_web.db import Database, make_engine
 from anb_web.settings import WebSettings
 from anb_web.sink import DatabaseSink
-from helpers import sqs_settings
+from helpers import settings_env, sqs_settings, wait_for
 from web.conftest import JWT_SECRET, bearer, signup, upload
-
-from .support import wait_for, worker_env
 
 pytestmark = pytest.mark.media
 
@@ -56,7 +54,7 @@ def test_a_failed_video_is_processed_after_the_fix_and_a_redrive(
             failed = wait_for(lambda: (d := detail())["processing_status"] == "failed" and d,
                               timeout_s=90, what="the video to fail")
             flag.unlink()  # the cause is fixed
-            for name, value in worker_env(settings).items():
+            for name, value in settings_env(settings).items():
                 monkeypatch.setenv(name, value)
             assert anb_main(["dlq", "redrive"]) == 0
             done = wait_for(lambda: (d := detail())["processing_status"] == "processed" and d,

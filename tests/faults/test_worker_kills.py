@@ -14,16 +14,9 @@ import pytest
 
 from anb_pipeline.media.invariants import clip_problems
 from conftest import make_video
-from helpers import EventLog, build_pipeline, sqs_settings
+from helpers import EventLog, WorkerProcess, build_pipeline, settings_env, sqs_settings, wait_for
 
-from .support import (
-    WorkerProcess,
-    insert_owner_and_videos,
-    postgres_database,
-    statuses,
-    wait_for,
-    worker_env,
-)
+from .support import insert_owner_and_videos, postgres_database, statuses
 
 pytestmark = pytest.mark.media
 
@@ -51,7 +44,7 @@ def test_twenty_videos_survive_repeated_worker_kills(
         for vid in video_ids:
             pipeline.storage.put_file(keys[vid], source)
             pipeline.enqueue(video_id=vid, source_key=keys[vid])
-        env = worker_env(settings, ANB_EVENT_SINK="anb_web.sink:make_sink",
+        env = settings_env(settings, ANB_EVENT_SINK="anb_web.sink:make_sink",
                          ANB_DATABASE_URL=database_url)
 
         kills_in_flight = 0
