@@ -10,6 +10,7 @@ import functools
 import logging
 import subprocess
 from collections.abc import Sequence
+from pathlib import PurePath
 
 import imageio_ffmpeg
 
@@ -37,5 +38,13 @@ def run_ffmpeg(args: Sequence[str], *, timeout_s: float) -> None:
     except subprocess.TimeoutExpired as exc:
         raise MediaTimeout(f"ffmpeg ran longer than {timeout_s:g} s and was stopped") from exc
     if completed.returncode != 0:
-        stderr = completed.stderr.decode("utf-8", "replace").strip()
+        stderr = _without_paths(completed.stderr.decode("utf-8", "replace").strip(), args)
         raise MediaError(f"ffmpeg failed (exit {completed.returncode}): {stderr[-STDERR_TAIL_CHARS:]}")
+
+
+def _without_paths(text: str, args: Sequence[str]) -> str:
+    """Errors reach the video's owner: name files, never the worker's directories."""
+    for arg in args:
+        if arg.startswith("/"):
+            text = text.replace(arg, PurePath(arg).name)
+    return text

@@ -61,7 +61,9 @@ def probe(path: Path) -> VideoInfo:
                 faststart=_moov_first(path),
             )
     except av.FFmpegError as exc:
-        raise NotAVideo(f"not a decodable video: {exc}") from exc
+        # strerror only: the full text names the file's path, which is nobody's business.
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise NotAVideo(f"not a decodable video ({reason})") from exc
 
 
 def _duration_s(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
