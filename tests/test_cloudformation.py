@@ -38,7 +38,7 @@ MAIN_RETENTION_S = 4 * 24 * 3600  # 4 days (SPEC section 5)
 DLQ_RETENTION_S = 14 * 24 * 3600  # 14 days (SPEC section 5)
 HEALTH_LIVE_PATH = "/health/live"  # the web app's shallow health check
 WEB_PORT = 8000  # anb web --port default used by the deployment
-WEB_COMMAND = "anb web --host 0.0.0.0 --port ${WebPort}"
+WEB_COMMAND = "anb web --host 0.0.0.0 --port ${WebPort} --workers 2"
 WORKER_COMMAND = "anb worker"
 REQUIRED_ENV = {
     "ANB_DATABASE_URL": "$DATABASE_URL",  # built from the secret, see below
