@@ -45,6 +45,21 @@ def test_put_get_list_delete(storage, tmp_path: Path) -> None:
     storage.check()
 
 
+def test_copy_and_read_url(storage, tmp_path: Path) -> None:
+    storage.put_stream("work/v2/final.mp4", io.BytesIO(b"clip-bytes"))
+    storage.copy("work/v2/final.mp4", "processed/v2.mp4", content_type="video/mp4")
+    assert storage.size("processed/v2.mp4") == 10
+    location = storage.read_url("processed/v2.mp4", expires_s=60)
+    if location.startswith("http"):
+        response = httpx.get(location)
+        assert response.content == b"clip-bytes"
+        assert response.headers["content-type"] == "video/mp4"
+    else:
+        assert Path(location).read_bytes() == b"clip-bytes"
+    with pytest.raises(ObjectNotFound):
+        storage.read_url("processed/missing.mp4", expires_s=60)
+
+
 @pytest.mark.parametrize("key", ["../etc/passwd", "work/../../x", "/abs", "a//b", "a\x00b", ""])
 def test_keys_that_could_escape_are_refused(storage, key: str) -> None:
     with pytest.raises(StorageError, match="invalid storage key"):

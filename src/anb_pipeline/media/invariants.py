@@ -24,7 +24,7 @@ def clip_problems(path: Path, *, settings: Settings, source_duration_s: float) -
         (info.sample_aspect_ratio == 1, f"SAR is {info.sample_aspect_ratio}, not 1:1"),
         (0 < info.fps <= settings.max_fps + 0.01, f"frame rate {info.fps:.2f} is over the cap"),
         (info.audio_streams == 0, f"{info.audio_streams} audio stream(s), expected none"),
-        (info.faststart, "moov does not come before mdat (+faststart missing)"),
+        (info.faststart is True, "moov does not come before mdat (+faststart missing)"),
         (abs(info.duration_s - expected_s) <= DURATION_SLACK_S + 1 / max(info.fps, 1),
          f"duration {info.duration_s:.2f} s, expected {expected_s:.2f} s"),
         (info.format_name.startswith("mov,mp4"), f"container is {info.format_name}, not MP4"),

@@ -26,7 +26,8 @@ class VideoInfo:
     audio_streams: int
     format_name: str
     #: moov before mdat: an MP4 a browser can start playing before it has it all.
-    faststart: bool
+    #: None when the source is a URL (only local files are walked).
+    faststart: bool | None
 
     @property
     def display_size(self) -> tuple[float, float]:
@@ -37,8 +38,10 @@ class VideoInfo:
         return width, float(self.height)
 
 
-def probe(path: Path) -> VideoInfo:
-    """Raise NotAVideo unless ``path`` holds a video stream whose first frame decodes."""
+def probe(path: Path | str) -> VideoInfo:
+    """Raise NotAVideo unless ``path`` (a file or a URL) holds a video stream whose first
+    frame decodes."""
+    local = isinstance(path, Path) or "://" not in path
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -58,7 +61,7 @@ def probe(path: Path) -> VideoInfo:
                 duration_s=_duration_s(container, stream),
                 audio_streams=len(container.streams.audio),
                 format_name=container.format.name,
-                faststart=_moov_first(path),
+                faststart=_moov_first(Path(path)) if local else None,
             )
     except av.FFmpegError as exc:
         # strerror only: the full text names the file's path, which is nobody's business.

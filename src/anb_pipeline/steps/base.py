@@ -29,6 +29,12 @@ class StepContext:
         self.storage.get_file(self.job.input_key, path)
         return path
 
+    def input_source(self) -> str:
+        """The input as ffmpeg should open it: read in place, never downloaded whole."""
+        # The URL must outlive every ffmpeg call of the step.
+        return self.storage.read_url(self.job.input_key,
+                                     expires_s=self.settings.ffmpeg_timeout_s * 2 + 60)
+
     def store_output(self, path: Path, extension: str) -> str:
         """Store ``path`` at the step's deterministic artifact key and return the key."""
         key = self.job.artifact_key(self.step, extension)
@@ -38,9 +44,9 @@ class StepContext:
     def ffmpeg(self, args: Sequence[str]) -> None:
         run_ffmpeg(args, timeout_s=self.settings.ffmpeg_timeout_s)
 
-    def render(self, stages: Sequence[Stage], source: Path) -> Job:
+    def render(self, stages: Sequence[Stage], source: str) -> Job:
         """One ffmpeg pass over ``stages``; stores the result at this step's key."""
-        plan = compose(stages, source=str(source))
+        plan = compose(stages, source=source)
         extension = "mp4" if plan.final else "mkv"
         output = self.workdir / f"output.{extension}"
         encode = self.final_encode() if plan.final else self.intermediate_encode()
@@ -49,7 +55,7 @@ class StepContext:
 
     def run_stage(self, step: FilterStep) -> Job:
         """A filter step on its own: its stage over this step's input, one ffmpeg pass."""
-        source = self.fetch_input(".mkv")
+        source = self.input_source()
         return self.render([step.stage(self, probe(source), self.job.meta)], source)
 
     def intermediate_encode(self) -> list[str]:

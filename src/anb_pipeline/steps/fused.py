@@ -19,7 +19,7 @@ class FusedStep:
         self.name = FUSED_SEPARATOR.join(part.name for part in parts)
 
     def run(self, ctx: StepContext) -> Job:
-        source = ctx.fetch_input()
+        source = ctx.input_source()
         info = probe(source)
         meta = dict(ctx.job.meta)
         stages: list[Stage] = []

@@ -19,7 +19,7 @@ class UploadStep:
     def run(self, ctx: StepContext) -> Job:
         output_key, poster_key = ctx.job.output_key("mp4"), ctx.job.output_key("jpg")
         try:
-            final = ctx.fetch_input(".mp4")
+            final = ctx.input_source()
         except ObjectNotFound:
             # A redelivery after a completed upload: the intermediates are already gone.
             if ctx.storage.exists(output_key) and ctx.storage.exists(poster_key):
@@ -28,13 +28,14 @@ class UploadStep:
             raise
         poster = self.poster(ctx, final)
         # The clip goes last-but-one and the poster last: an output that exists has a poster
-        # only once both are complete, and each put is atomic.
-        ctx.storage.put_file(output_key, final, content_type="video/mp4")
+        # only once both are complete, and each write is atomic. The clip is copied inside
+        # the storage (server-side on S3): it never travels through the worker.
+        ctx.storage.copy(ctx.job.input_key, output_key, content_type="video/mp4")
         ctx.storage.put_file(poster_key, poster, content_type="image/jpeg")
         ctx.storage.delete_prefix(ctx.job.work_prefix)
         return ctx.job.advance(input_key=output_key, output_key=output_key, poster_key=poster_key)
 
-    def poster(self, ctx: StepContext, final: Path) -> Path:
+    def poster(self, ctx: StepContext, final: str) -> Path:
         """A JPEG of the content, for any clip length or frame rate.
 
         A seek can land past the last frame (one-frame content, 1 fps input) and then
@@ -46,7 +47,7 @@ class UploadStep:
         target_s = ctx.settings.bumper_s + min(POSTER_OFFSET_S, content_s / 2)
         poster = ctx.workdir / "poster.jpg"
         # -t: nothing after the target is read, let alone decoded.
-        ctx.ffmpeg(["-t", f"{target_s + 1:.3f}", "-i", str(final),
+        ctx.ffmpeg(["-t", f"{target_s + 1:.3f}", "-i", final,
                     "-vf", f"select='lte(t,{target_s:.3f})'", "-fps_mode", "vfr", "-q:v", "3",
                     "-update", "1", str(poster)])
         return poster

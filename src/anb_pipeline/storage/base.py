@@ -35,6 +35,18 @@ class Storage(Protocol):
 
     def open_read(self, key: str) -> BinaryIO: ...
 
+    def read_url(self, key: str, *, expires_s: int) -> str:
+        """Where ffmpeg can read the object in place: a local path or a presigned URL.
+
+        ffmpeg then reads only the bytes it needs (the first 30 s of a long upload) instead
+        of a full download first. Raises ObjectNotFound when there is no such object.
+        """
+        ...
+
+    def copy(self, source_key: str, target_key: str, *, content_type: str | None = None) -> None:
+        """Copy within the storage (server-side on S3), atomically."""
+        ...
+
     def exists(self, key: str) -> bool: ...
 
     def size(self, key: str) -> int: ...

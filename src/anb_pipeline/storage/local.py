@@ -65,6 +65,16 @@ class LocalStorage:
         except FileNotFoundError as exc:
             raise ObjectNotFound(key) from exc
 
+    def read_url(self, key: str, *, expires_s: int) -> str:
+        path = self._path(key)
+        if not path.is_file():
+            raise ObjectNotFound(key)
+        return str(path)
+
+    def copy(self, source_key: str, target_key: str, *, content_type: str | None = None) -> None:
+        with self.open_read(source_key) as stream:
+            self.put_stream(target_key, stream)
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 

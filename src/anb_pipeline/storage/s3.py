@@ -71,6 +71,19 @@ class S3Storage:
         response = self._call(key, "get_object", Bucket=self.bucket, Key=self._key(key))
         return response["Body"]
 
+    def read_url(self, key: str, *, expires_s: int) -> str:
+        self.size(key)  # ObjectNotFound now, not an HTTP 404 inside ffmpeg later
+        url = self.presigned_url(key, expires_s=expires_s)
+        assert url is not None
+        return url
+
+    def copy(self, source_key: str, target_key: str, *, content_type: str | None = None) -> None:
+        extra = {"ContentType": content_type, "MetadataDirective": "REPLACE"} if content_type else None
+        self._call(source_key, "copy", CopySource={"Bucket": self.bucket,
+                                                   "Key": self._key(source_key)},
+                   Bucket=self.bucket, Key=self._key(target_key), ExtraArgs=extra,
+                   Config=TRANSFER)
+
     def exists(self, key: str) -> bool:
         try:
             self.size(key)
