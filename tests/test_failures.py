@@ -256,6 +256,36 @@ def test_a_pipeline_done_the_sink_could_not_record_is_redone_not_lost(
     assert [e.step for e in log.of("v1", "step_finished")] == ["trim", "checksum", "checksum"]
 
 
+def test_a_dead_letter_the_sink_could_not_record_is_retried_not_lost(
+    aws_endpoint, namespace, tmp_path, monkeypatch
+) -> None:
+    flag = tmp_path / "fail.flag"
+    flag.touch()
+    monkeypatch.setenv("ANB_TEST_FAIL_FLAG", str(flag))
+    settings = sqs_settings(endpoint=aws_endpoint, namespace=namespace,
+                            steps=("trim", "flaky"), visibility_timeout_s=3)
+    log = EventLog()
+    refusals = []
+
+    def record(event) -> None:
+        if event.kind == "pipeline_dead_lettered" and not refusals:
+            refusals.append(event)
+            raise ConnectionError("database is down")
+        log(event)
+
+    pipeline = MediaPipeline(settings, sink=CallbackSink(record))
+    pipeline.storage.ensure_bucket()
+    pipeline.broker.ensure_queues()
+    start_video(pipeline, make_video(tmp_path / "in.mp4"), "v1")
+
+    final = run_until_final(pipeline, log, ["v1"])["v1"]
+
+    assert final.kind == "pipeline_dead_lettered" and len(refusals) == 1
+    # The last attempt ran again once the sink was back; the DLQ holds one letter.
+    assert flag.with_suffix(".calls").read_text() == "4"
+    assert len(DeadLetterQueue(pipeline.broker).letters()) == 1
+
+
 def test_a_result_too_large_for_sqs_dead_letters_instead_of_vanishing(
     aws_endpoint, namespace, tmp_path
 ) -> None:

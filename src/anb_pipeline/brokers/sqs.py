@@ -234,16 +234,23 @@ class SafeSQSConsumer(dramatiq.Consumer):
             self.held -= 1
 
     def ack(self, message: SQSMessage) -> None:  # type: ignore[override]
-        if self.take_failed_handoff(message.message_id):
-            self.logger.warning("Giving back message %s: its hand-off failed.", message.message_id)
-            delay_s = min(HANDOFF_RETRY_DELAY_S, self.visibility_timeout_s)
-            self._change_visibility([message], delay_s)
-            self._release(message)
+        if self._gave_back(message):
             return
         self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle)
         self._release(message)
 
+    def _gave_back(self, message: SQSMessage) -> bool:
+        """Return the message to the queue if its hand-off (or its record) failed."""
+        if not self.take_failed_handoff(message.message_id):
+            return False
+        self.logger.warning("Giving back message %s: its hand-off failed.", message.message_id)
+        self._change_visibility([message], min(HANDOFF_RETRY_DELAY_S, self.visibility_timeout_s))
+        self._release(message)
+        return True
+
     def nack(self, message: SQSMessage) -> None:  # type: ignore[override]
+        if self._gave_back(message):
+            return
         body = b64encode(message.encode()).decode()
         self.client.send_message(QueueUrl=self.dlq_url, MessageBody=body)
         self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle)

@@ -75,7 +75,10 @@ class LifecycleEvents(Middleware):
             error = describe(exception)
             self._emit("step_failed", message, step, attempt, seconds=seconds, error=error)
             if message.failed:
-                self._emit("pipeline_dead_lettered", message, step, attempt, error=error)
+                try:
+                    self._emit("pipeline_dead_lettered", message, step, attempt, error=error)
+                except Exception:
+                    self._redo_later(broker, message, kind="pipeline_dead_lettered")
             return
         self._emit("step_finished", message, step, attempt, seconds=seconds)
         if message.failed:
@@ -88,14 +91,15 @@ class LifecycleEvents(Middleware):
             try:
                 self._emit("pipeline_done", message, step, attempt, output=final_job.get("meta"))
             except Exception:
-                self._redo_later(broker, message)
+                self._redo_later(broker, message, kind="pipeline_done")
 
-    def _redo_later(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
-        """The video is published but the sink could not record it: acking now would leave
-        it ``processing``. Where the broker can, the message goes back and the (idempotent)
-        last step runs again once the sink is back."""
+    def _redo_later(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy, *,
+                    kind: str) -> None:
+        """The pipeline ended but the sink could not record how: acking (or dead-lettering)
+        now would leave the video ``processing`` for good. Where the broker can, the message
+        goes back instead, and its (idempotent) step runs again once the sink is back."""
         give_back = getattr(broker, "give_back", None)
-        self.logger.error("Could not record pipeline_done for message %s; %s.",
+        self.logger.error("Could not record %s for message %s; %s.", kind,
                           message.message_id,
                           "giving it back" if give_back else "reconciliation will catch it",
                           exc_info=True)
