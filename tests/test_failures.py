@@ -231,24 +231,32 @@ def test_a_failed_hand_off_gives_the_message_back_instead_of_acking_it(
     assert [e.step for e in log.of("v1", "step_finished")] == ["trim", "trim", "checksum"]
 
 
-def test_a_pipeline_done_the_sink_could_not_record_is_redone_not_lost(
-    aws_endpoint, namespace, tmp_path
-) -> None:
-    settings = sqs_settings(endpoint=aws_endpoint, namespace=namespace,
-                            steps=("trim", "checksum"), visibility_timeout_s=3)
-    log = EventLog()
-    refusals = []
+def run_with_sink_refusing_once(settings, log: EventLog, refusals: list, *, kind: str,
+                                tmp_path: Path) -> MediaPipeline:
+    """Start a video on a pipeline whose sink fails once on ``kind``, as a sink with its
+    database down would, and records everything else in ``log``."""
 
     def record(event) -> None:
-        if event.kind == "pipeline_done" and not refusals:
+        if event.kind == kind and not refusals:
             refusals.append(event)
-            raise ConnectionError("database is down")  # what a real sink raises then
+            raise ConnectionError("database is down")
         log(event)
 
     pipeline = MediaPipeline(settings, sink=CallbackSink(record))
     pipeline.storage.ensure_bucket()
     pipeline.broker.ensure_queues()
     start_video(pipeline, make_video(tmp_path / "in.mp4"), "v1")
+    return pipeline
+
+
+def test_a_pipeline_done_the_sink_could_not_record_is_redone_not_lost(
+    aws_endpoint, namespace, tmp_path
+) -> None:
+    settings = sqs_settings(endpoint=aws_endpoint, namespace=namespace,
+                            steps=("trim", "checksum"), visibility_timeout_s=3)
+    log, refusals = EventLog(), []
+    pipeline = run_with_sink_refusing_once(settings, log, refusals, kind="pipeline_done",
+                                           tmp_path=tmp_path)
 
     final = run_until_final(pipeline, log, ["v1"])["v1"]
 
@@ -264,19 +272,9 @@ def test_a_dead_letter_the_sink_could_not_record_is_retried_not_lost(
     monkeypatch.setenv("ANB_TEST_FAIL_FLAG", str(flag))
     settings = sqs_settings(endpoint=aws_endpoint, namespace=namespace,
                             steps=("trim", "flaky"), visibility_timeout_s=3)
-    log = EventLog()
-    refusals = []
-
-    def record(event) -> None:
-        if event.kind == "pipeline_dead_lettered" and not refusals:
-            refusals.append(event)
-            raise ConnectionError("database is down")
-        log(event)
-
-    pipeline = MediaPipeline(settings, sink=CallbackSink(record))
-    pipeline.storage.ensure_bucket()
-    pipeline.broker.ensure_queues()
-    start_video(pipeline, make_video(tmp_path / "in.mp4"), "v1")
+    log, refusals = EventLog(), []
+    pipeline = run_with_sink_refusing_once(settings, log, refusals,
+                                           kind="pipeline_dead_lettered", tmp_path=tmp_path)
 
     final = run_until_final(pipeline, log, ["v1"])["v1"]
 
