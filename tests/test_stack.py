@@ -125,3 +125,19 @@ def test_a_video_stranded_in_pending_is_processed_after_a_restart(tmp_path: Path
         assert "re-enqueued 1 stranded video(s)" in up.log_path.read_text()
     finally:
         up.stop()
+
+
+def test_the_emulator_stands_in_only_for_what_is_not_configured(tmp_path: Path, monkeypatch) -> None:
+    import argparse
+
+    from anb_web.stack import Stack
+
+    monkeypatch.setattr(os, "environ", dict(clean_env(), ANB_BROKER_URL="redis://127.0.0.1:6379/9"))
+    stack = Stack(argparse.Namespace(host="127.0.0.1", data_dir=tmp_path / "data"))
+    stack.configure()
+    try:
+        assert stack.env["ANB_BROKER_URL"] == "redis://127.0.0.1:6379/9"
+        assert stack.env["ANB_STORAGE_URL"].startswith("s3://")
+        assert (stack.emulated_queue, stack.emulated_storage) == (False, True)
+    finally:
+        stack.stop(None)

@@ -69,6 +69,11 @@ class Stack:
         self.data_dir: Path = args.data_dir.resolve()
         self.env = dict(os.environ)
         self.emulator: ThreadedMotoServer | None = None
+        #: True when this run's queue is the emulator's, new and empty: every unfinished
+        #: video is then stranded.
+        self.emulated_queue = False
+        #: True when storage is the emulator's in-memory bucket, kept in the data dir.
+        self.emulated_storage = False
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.stopping = threading.Event()
 
@@ -81,11 +86,14 @@ class Stack:
         env.setdefault("ANB_WORK_DIR", str(self.data_dir / "work"))
         (self.data_dir / "work").mkdir(exist_ok=True)
         if "ANB_BROKER_URL" not in env or "ANB_STORAGE_URL" not in env:
+            # The emulator stands in only for what was not configured.
             self.emulator, endpoint = start_emulator(self.args.host)
-            env.update(EMULATOR_CREDENTIALS)
-            env.update(ANB_AWS_ENDPOINT_URL=endpoint, ANB_BROKER_URL="sqs://",
-                       ANB_STORAGE_URL=f"s3://{LOCAL_BUCKET}/media",
-                       ANB_SQS_WAIT_TIME_S=str(LOCAL_SQS_WAIT_S))
+            self.emulated_queue = "ANB_BROKER_URL" not in env
+            self.emulated_storage = "ANB_STORAGE_URL" not in env
+            env.update(EMULATOR_CREDENTIALS, ANB_AWS_ENDPOINT_URL=endpoint)
+            env.setdefault("ANB_BROKER_URL", "sqs://")
+            env.setdefault("ANB_STORAGE_URL", f"s3://{LOCAL_BUCKET}/media")
+            env.setdefault("ANB_SQS_WAIT_TIME_S", str(LOCAL_SQS_WAIT_S))
         os.environ.update(env)
 
     def provision(self) -> MediaPipeline:
@@ -97,7 +105,7 @@ class Stack:
         ensure = getattr(pipeline.broker, "ensure_queues", None)
         if ensure is not None:
             ensure()
-        if self.emulator is not None:
+        if self.emulated_storage:
             restored = restore_bucket(pipeline.storage, self.data_dir / "s3")
             print(f"restored {restored} stored object(s) into the emulator", flush=True)
         return pipeline
@@ -138,7 +146,7 @@ class Stack:
                 _signal_group(child, signal.SIGKILL)
                 child.wait()
         if self.emulator is not None:
-            if pipeline is not None:
+            if pipeline is not None and self.emulated_storage:
                 saved = snapshot_bucket(pipeline.storage, self.data_dir / "s3")
                 print(f"saved {saved} stored object(s) to {self.data_dir / 's3'}", flush=True)
             self.emulator.stop()
@@ -159,7 +167,7 @@ def run_up(args: argparse.Namespace) -> int:
     try:
         stack.configure()
         pipeline = stack.provision()
-        requeued = reconcile(pipeline, stale_after_s=0 if stack.emulator else None)
+        requeued = reconcile(pipeline, stale_after_s=0 if stack.emulated_queue else None)
         print(f"re-enqueued {requeued} stranded video(s)", flush=True)
         stack.start_children()
         base = f"http://{args.host}:{args.port}"
