@@ -153,3 +153,18 @@ def wait_for(predicate: Callable[[], T], *, timeout_s: float, what: str,
             return value
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+
+
+def clean_env() -> dict[str, str]:
+    """The environment of a newcomer: no ANB_* or AWS_* settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("ANB_", "AWS_"))}
+
+
+def stack_healthy(url: str) -> bool:
+    """True once a stack at ``url`` answers its deep health check."""
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -9,10 +9,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from anb_pipeline.emulator import free_port
+from helpers import stack_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -60,7 +60,7 @@ def test_the_first_command_brings_the_stack_up_in_a_fresh_clone(tmp_path: Path) 
                               stderr=subprocess.STDOUT, start_new_session=True)
         try:
             deadline = time.monotonic() + INSTALL_AND_START_TIMEOUT_S
-            while not _healthy(url):
+            while not stack_healthy(url):
                 assert up.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
                 assert time.monotonic() < deadline, "the stack did not come up"
                 time.sleep(1)
@@ -75,10 +75,3 @@ def test_the_first_command_brings_the_stack_up_in_a_fresh_clone(tmp_path: Path) 
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "all output invariants hold" in demo.stdout
     assert _running_from(clone) == [], "a process of the stack outlived the stop"
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False

@@ -14,14 +14,10 @@ import pytest
 
 from anb_pipeline.emulator import free_port
 from conftest import make_video
+from helpers import clean_env, stack_healthy
 
 pytestmark = pytest.mark.media
 STOP_BUDGET_S = 30  # SPEC section 6: every child stopped within 30 s
-
-
-def clean_env() -> dict[str, str]:
-    """No ANB_* settings: ``anb up`` must need no environment variables."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("ANB_", "AWS_"))}
 
 
 class Up:
@@ -36,16 +32,10 @@ class Up:
             env=clean_env(), stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 90
-        while not self._healthy():
+        while not stack_healthy(self.url):
             assert self.process.poll() is None, self.log_path.read_text()
             assert time.monotonic() < deadline, "anb up did not come up"
             time.sleep(0.3)
-
-    def _healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
 
     def descendants(self) -> set[int]:
         children: dict[int, list[int]] = {}

@@ -7,7 +7,7 @@ Runs, one after another on the same generated input:
 - fused: the same, with the filter steps fused into one actor;
 - moviepy (when MoviePy is installed): the job the way the original system did it.
 
-Each run is a child process; its Wall and CPU seconds cover the job
+Each run is a child process. Its wall and CPU seconds cover the job
 itself (for the pipeline: from enqueue to ``pipeline_done``), ffmpeg children included;
 peak RSS comes from ``wait4`` on the whole child. The emulator runs in this parent process, so
 its CPU is not charged to the runs (on AWS, SQS and S3 are not on the worker either).

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from anb_pipeline.emulator import free_port
 from conftest import REQUIRE_SERVICES
+from helpers import clean_env, stack_healthy
 
 CHROMIUM = Path(os.environ.get("ANB_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -49,18 +49,6 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-def _clean_env() -> dict[str, str]:
-    """As a newcomer runs it: no ANB_* or AWS_* settings."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("ANB_", "AWS_"))}
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def anb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``anb up`` with one worker, in a subprocess; its URL once /health answers 200."""
@@ -72,11 +60,11 @@ def anb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process = subprocess.Popen(
             [sys.executable, "-m", "anb_pipeline.cli", "up", "--port", str(port),
              "--workers", "1", "--data-dir", str(data_dir / "data")],
-            env=_clean_env(), stdout=log, stderr=subprocess.STDOUT,
+            env=clean_env(), stdout=log, stderr=subprocess.STDOUT,
         )
         try:
             deadline = time.monotonic() + STARTUP_S
-            while not _healthy(url):
+            while not stack_healthy(url):
                 assert process.poll() is None, log_path.read_text()
                 assert time.monotonic() < deadline, "anb up did not come up"
                 time.sleep(0.3)
