@@ -42,6 +42,12 @@ def detail(client: TestClient, token: str, video_id: str) -> dict[str, object]:
     return client.get(f"/api/videos/{video_id}", headers=bearer(token)).json()  # type: ignore
 
 
+def without_signatures(video: dict[str, object]) -> dict[str, object]:
+    """The video minus its signed URLs' query: expiry moves with the clock's window."""
+    return {name: value.split("?")[0] if name.endswith("_url") and isinstance(value, str)
+            else value for name, value in video.items()}
+
+
 def test_shuffled_and_duplicated_events_end_in_the_same_state(
     client: TestClient, sink: DatabaseSink, owner_and_video: tuple[str, str]
 ) -> None:
@@ -54,7 +60,7 @@ def test_shuffled_and_duplicated_events_end_in_the_same_state(
     random.Random(7).shuffle(shuffled)
     for event_ in shuffled:
         sink.emit(event_)
-    assert detail(client, token, video_id) == in_order
+    assert without_signatures(detail(client, token, video_id)) == without_signatures(in_order)
     assert in_order["processing_status"] == "processed"
     assert {step["status"] for step in in_order["steps"]} == {"succeeded"}  # type: ignore
 
