@@ -33,6 +33,10 @@ class InvalidInput(ApiError):
         super().__init__(422, "Invalid input", errors=errors)
 
 
+#: The 401 detail for a valid token whose user was deleted since it was issued.
+ACCOUNT_GONE = "The account behind this token no longer exists"
+
+
 def unauthorized(detail: str = "Authentication required: send a valid bearer token") -> ApiError:
     return ApiError(401, detail, headers=BEARER_CHALLENGE)
 

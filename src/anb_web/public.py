@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .auth import authenticate
-from .errors import ApiError, InvalidInput
+from .errors import ACCOUNT_GONE, ApiError, InvalidInput, unauthorized
 from .models import User, Video, Vote, fold
 from .state import services
 from .validation import MAX_NAME_CHARS, is_storable, page_params, video_id
@@ -73,6 +73,10 @@ def _vote(session: Session, *, video_id: str, user_id: str) -> int:
     return int(session.scalar(select(func.count(Vote.id)).where(Vote.video_id == video_id)) or 0)
 
 
+def _account_exists(session: Session, *, user_id: str) -> bool:
+    return session.get(User, user_id) is not None
+
+
 async def vote(request: Request) -> JSONResponse:
     app = services(request)
     user_id = authenticate(request)
@@ -82,6 +86,10 @@ async def vote(request: Request) -> JSONResponse:
     try:
         votes = await app.database.run(_vote, video_id=target, user_id=user_id)
     except IntegrityError:
+        # Either constraint can refuse the row: the unique vote, or the voter's foreign key
+        # when the token outlived its account. Only this rare path pays for telling them apart.
+        if not await app.database.run(_account_exists, user_id=user_id):
+            raise unauthorized(ACCOUNT_GONE) from None
         raise ApiError(409, "You have already voted for this video") from None
     return JSONResponse({"video_id": target, "votes": votes}, status_code=201)
 

@@ -19,7 +19,7 @@ from anb_pipeline import Job, MediaError, StorageError
 from anb_pipeline.media import probe
 
 from .auth import authenticate
-from .errors import ApiError, InvalidInput, unauthorized
+from .errors import ACCOUNT_GONE, ApiError, InvalidInput, unauthorized
 from .models import Video, VideoStep, Vote
 from .state import Services, services
 from .uploads import FILE_FIELD, Upload, check_upload_headers, receive_upload
@@ -128,7 +128,7 @@ async def _store_and_enqueue(
         await _discard_upload(app, video_id=new_id, source_key=key)
         if isinstance(exc, IntegrityError):
             # A new row can only break its owner's foreign key: the token outlived its user.
-            raise unauthorized("The account behind this token no longer exists") from None
+            raise unauthorized(ACCOUNT_GONE) from None
         raise
     return video
 

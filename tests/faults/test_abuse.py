@@ -28,6 +28,10 @@ from web.conftest import JWT_SECRET, PASSWORD, LiveServer, bearer, publish, sign
 ORIGINAL_KEY = re.compile(r"originals/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.mp4")
 
 
+#: Routes that write a row owned by the token's user: a token outliving its account gets 401.
+WRITES_AS_THE_USER = {("POST", "/api/videos"), ("POST", "/api/public/videos/{video_id}/vote")}
+
+
 def forged(*, sub: str, secret: str = JWT_SECRET, exp_offset_s: int = 3600) -> str:
     now = int(time.time())
     key = OctKey.import_key(derive_key(secret, purpose="anb-jwt-v1"))
@@ -96,7 +100,7 @@ def test_authorization_matrix_lets_only_the_owner_through(
             response = call(method, path, token)
             outcomes[str(response.status_code)] += 1
             if (method, path) in protected and name != "unknown user" or (
-                (method, path) == ("POST", "/api/videos")
+                (method, path) in WRITES_AS_THE_USER
             ):
                 if response.status_code != 401 or response.headers.get("www-authenticate") != "Bearer":
                     wrong.append(f"{name} {method} {path}: {response.status_code}")
