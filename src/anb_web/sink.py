@@ -6,7 +6,9 @@ whose WHERE clause holds the rule, so applying an event twice, or late, changes 
 - a ``processed`` video never moves back;
 - a step record only takes an event newer than the last one it applied;
 - ``failed`` moves back to ``processing`` only for a start newer than the failure (a
-  redriven message), never for a late duplicate of an older start.
+  redriven message), never for a late duplicate of an older start;
+- ``pipeline_done`` marks every step of the video succeeded, and its steps never move back
+  to running or failed, so a lost ``step_finished`` leaves nothing looking stuck.
 """
 
 from __future__ import annotations
@@ -83,10 +85,15 @@ class DatabaseSink:
                      **values: object) -> None:
         last = VideoStep.last_event_at
         fresh = last < event.at if newer_only else last <= event.at
+        conditions = [VideoStep.video_id == event.video_id, VideoStep.name == event.step,
+                      or_(last.is_(None), fresh)]
+        if values.get("status") != "succeeded":
+            # Every step of a published video succeeded: a late start or failure of an
+            # earlier attempt must not make one look running or failed again.
+            conditions.append(~exists().where(Video.id == event.video_id,
+                                              Video.status == "processed"))
         session.execute(
-            update(VideoStep)
-            .where(VideoStep.video_id == event.video_id, VideoStep.name == event.step,
-                   or_(last.is_(None), fresh))
+            update(VideoStep).where(*conditions)
             .values(attempts=_max_attempts(event.attempt), last_event_at=event.at, **values)
         )
 
@@ -133,6 +140,14 @@ class DatabaseSink:
                     output_key=output.get("output_key") or job.output_key("mp4"),
                     poster_key=output.get("poster_key") or job.output_key("jpg"),
                     error_step=None, error_message=None)
+        )
+        # The pipeline ran every step: a step whose step_finished was lost (the sink was
+        # down between two steps) must not stay "running". Times stay unknown until a late
+        # step_finished fills them in.
+        session.execute(
+            update(VideoStep).where(VideoStep.video_id == event.video_id,
+                                    VideoStep.status != "succeeded")
+            .values(status="succeeded", error=None)
         )
         return bool(session.scalar(select(exists().where(Video.id == event.video_id))))
 

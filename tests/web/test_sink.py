@@ -72,7 +72,26 @@ def test_a_processed_video_never_moves_back(
     sink.emit(event("pipeline_done", video_id, "upload", 50.0))
     sink.emit(event("step_started", video_id, "trim", 99.0))
     sink.emit(event("pipeline_dead_lettered", video_id, "trim", 100.0, error="late"))
-    assert detail(client, token, video_id)["processing_status"] == "processed"
+    state = detail(client, token, video_id)
+    assert state["processing_status"] == "processed"
+    assert state["steps"][0]["status"] == "succeeded"  # type: ignore[index]
+
+
+def test_a_lost_step_finished_leaves_no_step_running_once_the_video_is_done(
+    client: TestClient, sink: DatabaseSink, owner_and_video: tuple[str, str]
+) -> None:
+    token, video_id = owner_and_video
+    for event_ in a_full_run(video_id):
+        if (event_.kind, event_.step) != ("step_finished", "resize"):  # the sink was down
+            sink.emit(event_)
+    sink.emit(event("step_failed", video_id, "watermark", 2000.0, error="a late retry"))
+    sink.emit(event("step_started", video_id, "trim", 1500.0, attempt=2))  # a late redelivery
+    steps = {step["name"]: step for step in detail(client, token, video_id)["steps"]}  # type: ignore
+    assert {name: step["status"] for name, step in steps.items()} == dict.fromkeys(
+        ("trim", "resize", "watermark", "bumpers", "upload"), "succeeded")
+    assert steps["resize"]["seconds"] is None  # unknown until a late step_finished comes
+    sink.emit(event("step_finished", video_id, "resize", 1003.0, seconds=1.0))
+    assert detail(client, token, video_id)["steps"][1]["seconds"] == 1.0  # type: ignore
 
 
 def test_a_late_start_does_not_revive_a_failure_but_a_redrive_does(
