@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,33 @@ class RunResult:
     cpu_s: float
     peak_rss_mb: float
     problems: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class VariantSummary:
+    """One variant over every round: medians, the worst RSS, each round's ratios."""
+
+    variant: str
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    problems: list[str]
+    wall_ratios: list[float]
+    cpu_ratios: list[float]
+
+    @classmethod
+    def of(cls, runs: list[RunResult], references: list[RunResult]) -> VariantSummary:
+        # Ratios pair each run with the reference of its own round, so a slow phase of a
+        # shared machine weighs on both sides of the same ratio.
+        own_reference = references if len(references) == len(runs) else references[:1] * len(runs)
+        pairs = list(zip(runs, own_reference, strict=True))
+        return cls(variant=runs[0].variant,
+                   wall_s=statistics.median(run.wall_s for run in runs),
+                   cpu_s=statistics.median(run.cpu_s for run in runs),
+                   peak_rss_mb=max(run.peak_rss_mb for run in runs),
+                   problems=sorted({p for run in runs for p in run.problems}),
+                   wall_ratios=[run.wall_s / ref.wall_s for run, ref in pairs],
+                   cpu_ratios=[run.cpu_s / ref.cpu_s for run, ref in pairs])
 
 
 def generate_input(path: Path, *, seconds: float, width: int, height: int, fps: int) -> Path:
@@ -214,20 +242,24 @@ def machine_description() -> str:
             f"Python {platform.python_version()}, {ffmpeg.stdout.splitlines()[0]}")
 
 
-def table(results: list[RunResult]) -> str:
-    reference = results[0]
-    rows = ["| run | wall s | CPU s | peak RSS MB | wall ÷ reference | CPU ÷ reference | invariants |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
-    for result in results:
+def table(summaries: list[VariantSummary]) -> str:
+    """Ratios are medians of the per-round ratios, not ratios of medians."""
+    rows = ["| run | wall s | CPU s | peak RSS MB | wall ÷ reference | CPU ÷ reference "
+            "| wall ÷ reference, each round | invariants |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+    for summary in summaries:
+        rounds = " / ".join(f"{ratio:.2f}x" for ratio in summary.wall_ratios)
         rows.append(
-            f"| {result.variant} | {result.wall_s:.2f} | {result.cpu_s:.2f} | "
-            f"{result.peak_rss_mb:.0f} | {result.wall_s / reference.wall_s:.2f}x | "
-            f"{result.cpu_s / reference.cpu_s:.2f}x | "
-            f"{'pass' if not result.problems else '; '.join(result.problems)} |")
+            f"| {summary.variant} | {summary.wall_s:.2f} | {summary.cpu_s:.2f} | "
+            f"{summary.peak_rss_mb:.0f} | {statistics.median(summary.wall_ratios):.2f}x | "
+            f"{statistics.median(summary.cpu_ratios):.2f}x | {rounds} | "
+            f"{'pass' if not summary.problems else '; '.join(summary.problems)} |")
     return "\n".join(rows)
 
 
 def bench_pipeline(args: argparse.Namespace) -> int:
+    if args.rounds < 1:
+        raise SystemExit("anb bench pipeline: --rounds must be 1 or more")
     variants = [v for v in VARIANTS if v != "moviepy" or
                 (args.moviepy and importlib.util.find_spec("moviepy") is not None)]
     server, endpoint = start_emulator()
@@ -240,19 +272,27 @@ def bench_pipeline(args: argparse.Namespace) -> int:
             source = generate_input(workdir / "input.mp4", seconds=args.seconds,
                                     width=args.width, height=args.height, fps=args.fps)
             fps = min(args.fps, Settings.from_env(env).max_fps)
-            results = []
-            for variant in variants:
-                print(f"running {variant}...", file=sys.stderr, flush=True)
-                results.append(measure(variant, source=source, workdir=workdir, env=env,
-                                       fps=fps, source_s=args.seconds))
+            runs: dict[str, list[RunResult]] = {variant: [] for variant in variants}
+            # Rounds interleave the variants, so drift in the machine's speed hits them all.
+            for round_ in range(1, args.rounds + 1):
+                for variant in variants:
+                    if variant == "moviepy" and round_ > 1:
+                        continue  # over ten times slower: one run says enough
+                    print(f"round {round_}: running {variant}...", file=sys.stderr, flush=True)
+                    runs[variant].append(measure(variant, source=source, workdir=workdir,
+                                                 env=env, fps=fps, source_s=args.seconds))
     finally:
         server.stop()
+    summaries = [VariantSummary.of(runs[variant], runs["reference"]) for variant in variants]
     report = (f"Input: {args.seconds:g} s {args.width}x{args.height} {args.fps} fps H.264 "
-              f"with audio.\nMachine: {machine_description()}\n\n{table(results)}\n")
+              f"with audio. Rounds: {args.rounds} (seconds are medians, ratios are medians of "
+              f"each round's ratio to that round's reference; MoviePy runs once, in the first "
+              f"round).\nMachine: {machine_description()}\n\n"
+              f"{table(summaries)}\n")
     print(report)
     if args.write_doc:
         write_doc(args.write_doc, report)
-    return 0 if all(not result.problems for result in results) else 1
+    return 0 if all(not summary.problems for summary in summaries) else 1
 
 
 def write_doc(path: Path, report: str) -> None:
@@ -272,6 +312,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     pipeline.add_argument("--width", type=int, default=1920)
     pipeline.add_argument("--height", type=int, default=1080)
     pipeline.add_argument("--fps", type=int, default=30)
+    pipeline.add_argument("--rounds", type=int, default=3,
+                          help="runs of each variant, interleaved; the table shows medians")
     pipeline.add_argument("--no-moviepy", dest="moviepy", action="store_false",
                           help="skip the MoviePy run (it is skipped anyway if not installed)")
     pipeline.add_argument("--write-doc", type=Path, help="update this markdown file")
