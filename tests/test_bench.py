@@ -10,7 +10,7 @@ from anb_pipeline.cli import main
 
 
 def run(variant: str, wall_s: float, *, problems: list[str] | None = None) -> RunResult:
-    return RunResult(variant=variant, wall_s=wall_s, cpu_s=wall_s * 2, peak_rss_mb=100.0,
+    return RunResult(variant=variant, wall_s=wall_s, cpu_s=wall_s * 2, peak_rss_mib=100.0,
                      problems=problems or [])
 
 

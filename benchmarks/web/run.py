@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from anb_pipeline.emulator import free_port
+from anb_pipeline.procs import descendants, status_kib
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -152,38 +153,11 @@ def seed(database_url: str, *, users: int, videos: int, rng_seed: int = 6) -> li
 
 # --------------------------------------------------------------------------- processes
 
-def children_of(pid: int) -> list[int]:
-    """Every descendant of ``pid``, from /proc."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        parents.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
-
-
-def proc_status_kib(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -228,7 +202,7 @@ def postgres_cpu_seconds(postmaster: int | None) -> float:
         return 0.0
     fields = stat[stat.rindex(")") + 2:].split()
     own = sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-    return own + sum(cpu_seconds(pid) for pid in children_of(postmaster))
+    return own + sum(cpu_seconds(pid) for pid in descendants(postmaster))
 
 
 def machine_busy() -> tuple[float, float]:
@@ -274,7 +248,7 @@ class Server:
         if self.workers == 1:
             self.worker_pids = [self.process.pid]
         else:
-            self.worker_pids = [pid for pid in children_of(self.process.pid)
+            self.worker_pids = [pid for pid in descendants(self.process.pid)
                                 if "spawn_main" in cmdline(pid)]
         if len(self.worker_pids) != self.workers:
             raise RuntimeError(f"expected {self.workers} uvicorn workers, found "
@@ -323,7 +297,7 @@ class CpuSampler(threading.Thread):
         while not self.done.is_set():
             busy, total = machine_busy()
             locust = cpu_seconds(self.locust_pid) + sum(
-                cpu_seconds(pid) for pid in children_of(self.locust_pid))
+                cpu_seconds(pid) for pid in descendants(self.locust_pid))
             self.rows.append((time.time(), sum(cpu_seconds(p) for p in self.web_pids),
                               locust, postgres_cpu_seconds(self.postmaster), busy, total))
             self.done.wait(1.0)
@@ -508,7 +482,7 @@ def measure_upload(server: Server, *, token: str, size: int) -> dict[str, Any]:
             Path(f"/proc/{pid}/clear_refs").write_text("5")
         except OSError:
             reset = False
-    before = {pid: proc_status_kib(pid, "VmRSS") for pid in pids}
+    before = {pid: status_kib(pid, "VmRSS") for pid in pids}
     sampled = dict(before)
     stop = threading.Event()
 
@@ -516,7 +490,7 @@ def measure_upload(server: Server, *, token: str, size: int) -> dict[str, Any]:
         while not stop.is_set():
             for pid in pids:
                 with contextlib.suppress(OSError, KeyError):
-                    sampled[pid] = max(sampled[pid], proc_status_kib(pid, "VmRSS"))
+                    sampled[pid] = max(sampled[pid], status_kib(pid, "VmRSS"))
             stop.wait(0.01)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -531,7 +505,7 @@ def measure_upload(server: Server, *, token: str, size: int) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     stop.set()
     sampler.join()
-    peak = {pid: proc_status_kib(pid, "VmHWM") for pid in pids}
+    peak = {pid: status_kib(pid, "VmHWM") for pid in pids}
     # The worker that served the upload is the one whose memory moved most.
     pid = max(pids, key=lambda p: max(sampled[p] - before[p], peak[p] - before[p]))
     return {
@@ -734,7 +708,7 @@ def main(argv: list[str]) -> int:
             log(f"/health: {response.status_code} {health}")
             if response.status_code != 200:
                 raise RuntimeError("/health is not healthy; is the broker up? " + str(health))
-            rss_start = {pid: proc_status_kib(pid, "VmRSS") / 1024 for pid in server.worker_pids}
+            rss_start = {pid: status_kib(pid, "VmRSS") / 1024 for pid in server.worker_pids}
             # Uploads first, on fresh workers: after the load test each worker keeps a few
             # hundred MiB of freed argon2 buffers that would hide an upload's own growth.
             uploads = []
@@ -761,7 +735,7 @@ def main(argv: list[str]) -> int:
                     log(f"PostgreSQL sessions opened during the run: {load['pg_sessions']}")
                 for message, count in load["failure_messages"].items():
                     log(f"failure: {message} x{count}")
-            rss_end = {pid: proc_status_kib(pid, "VmRSS") / 1024 for pid in server.worker_pids}
+            rss_end = {pid: status_kib(pid, "VmRSS") / 1024 for pid in server.worker_pids}
             load["rss"] = {"start": list(rss_start.values()), "end": list(rss_end.values())}
             log("web worker RSS MiB, start -> end: " + ", ".join(
                 f"{rss_start[p]:.0f} -> {rss_end[p]:.0f}" for p in server.worker_pids))

@@ -7,10 +7,11 @@ Runs, one after another on the same generated input:
 - fused: the same, with the filter steps fused into one actor;
 - moviepy (when MoviePy is installed): the job the way the original system did it.
 
-Each run is a child process. Its wall and CPU seconds cover the job
-itself (for the pipeline: from enqueue to ``pipeline_done``), ffmpeg children included;
-peak RSS comes from ``wait4`` on the whole child. The emulator runs in this parent process, so
-its CPU is not charged to the runs (on AWS, SQS and S3 are not on the worker either).
+Each run is a child process. Its wall and CPU seconds cover the job itself (for the
+pipeline: from enqueue to ``pipeline_done``), ffmpeg children included; peak RSS is the
+highest summed RSS of the child and its descendants, sampled. The emulator runs in this
+parent process, so its CPU and memory are not charged to the runs (on AWS, SQS and S3 are
+not on the worker either).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .emulator import EMULATOR_CREDENTIALS, start_emulator
 from .events import CallbackSink, PipelineEvent
 from .media import ffmpeg_exe, run_ffmpeg
 from .media.invariants import clip_problems
+from .procs import TreeRssPeak
 from .settings import Settings
 
 VARIANTS = ("reference", "stepwise", "fused", "moviepy")
@@ -45,7 +47,7 @@ class RunResult:
     variant: str
     wall_s: float
     cpu_s: float
-    peak_rss_mb: float
+    peak_rss_mib: float
     problems: list[str]
 
 
@@ -56,7 +58,7 @@ class VariantSummary:
     variant: str
     wall_s: float
     cpu_s: float
-    peak_rss_mb: float
+    peak_rss_mib: float
     problems: list[str]
     wall_ratios: list[float]
     cpu_ratios: list[float]
@@ -70,7 +72,7 @@ class VariantSummary:
         return cls(variant=runs[0].variant,
                    wall_s=statistics.median(run.wall_s for run in runs),
                    cpu_s=statistics.median(run.cpu_s for run in runs),
-                   peak_rss_mb=max(run.peak_rss_mb for run in runs),
+                   peak_rss_mib=max(run.peak_rss_mib for run in runs),
                    problems=sorted({p for run in runs for p in run.problems}),
                    wall_ratios=[run.wall_s / ref.wall_s for run, ref in pairs],
                    cpu_ratios=[run.cpu_s / ref.cpu_s for run, ref in pairs])
@@ -223,14 +225,14 @@ def measure(variant: str, *, source: Path, workdir: Path, env: dict[str, str], f
              str(source), "--output", str(output), "--fps", str(fps)],
             env=env, stdout=out,
         )
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
+        with TreeRssPeak(child.pid) as memory:
+            child.wait()
     if child.returncode != 0:
         raise RuntimeError(f"the {variant} run failed (exit {child.returncode})")
     window = json.loads(stdout.read_text().splitlines()[-1])
     problems = clip_problems(output, settings=Settings.from_env(env), source_duration_s=source_s)
     return RunResult(variant=variant, wall_s=window["wall_s"], cpu_s=window["cpu_s"],
-                     peak_rss_mb=usage.ru_maxrss / 1024, problems=problems)
+                     peak_rss_mib=memory.peak_kib / 1024, problems=problems)
 
 
 def machine_description() -> str:
@@ -244,14 +246,14 @@ def machine_description() -> str:
 
 def table(summaries: list[VariantSummary]) -> str:
     """Ratios are medians of the per-round ratios, not ratios of medians."""
-    rows = ["| run | wall s | CPU s | peak RSS MB | wall ÷ reference | CPU ÷ reference "
+    rows = ["| run | wall s | CPU s | peak RSS MiB | wall ÷ reference | CPU ÷ reference "
             "| wall ÷ reference, each round | invariants |",
             "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     for summary in summaries:
         rounds = " / ".join(f"{ratio:.2f}x" for ratio in summary.wall_ratios)
         rows.append(
             f"| {summary.variant} | {summary.wall_s:.2f} | {summary.cpu_s:.2f} | "
-            f"{summary.peak_rss_mb:.0f} | {statistics.median(summary.wall_ratios):.2f}x | "
+            f"{summary.peak_rss_mib:.0f} | {statistics.median(summary.wall_ratios):.2f}x | "
             f"{statistics.median(summary.cpu_ratios):.2f}x | {rounds} | "
             f"{'pass' if not summary.problems else '; '.join(summary.problems)} |")
     return "\n".join(rows)
