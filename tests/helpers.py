@@ -14,7 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import av
 import dramatiq
+from PIL import Image, ImageChops, ImageStat
 
 from anb_pipeline import MediaPipeline, PipelineEvent, Settings
 from anb_pipeline.events import CallbackSink
@@ -100,7 +102,37 @@ def assert_clip_ok(pipeline: MediaPipeline, video_id: str, tmp_path: Path, *,
     clip = fetch_output(pipeline, video_id, tmp_path / f"{video_id}-out.mp4")
     assert clip_problems(clip, settings=pipeline.settings, source_duration_s=source_duration_s) == []
     assert pipeline.storage.exists(f"processed/{video_id}.jpg"), "the poster is missing"
+    poster = tmp_path / f"{video_id}.jpg"
+    pipeline.storage.get_file(f"processed/{video_id}.jpg", poster)
+    assert_poster_shows_content(poster, clip, bumper_s=pipeline.settings.bumper_s)
     assert pipeline.storage.list(f"work/{video_id}/") == [], "intermediates were left behind"
+
+
+def mean_difference(first: Image.Image, second: Image.Image) -> float:
+    """Mean absolute difference of two RGB images, 0-255."""
+    return sum(ImageStat.Stat(ImageChops.difference(first, second)).mean) / 3
+
+
+def assert_poster_shows_content(poster: Path, clip: Path, *, bumper_s: float) -> None:
+    """A full-frame JPEG of one of the clip's first content frames, not of a card."""
+    with Image.open(poster) as image:
+        assert (image.format, image.size) == ("JPEG", (1280, 720))
+        still = image.convert("RGB")
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        content_end_s = float(stream.duration * stream.time_base) - bumper_s
+        frames = []
+        for frame in container.decode(stream):
+            if frame.time is None or frame.time > bumper_s + 1.5:
+                break
+            frames.append((frame.time, frame.to_image().convert("RGB")))
+    card = frames[0][1]
+    content = [image for time_s, image in frames if bumper_s - 1e-3 <= time_s < content_end_s]
+    to_content = min(mean_difference(still, image) for image in content)
+    to_card = mean_difference(still, card)
+    assert to_content < 3 and to_content < to_card, (
+        f"the poster is not a content frame: {to_content:.1f} from the nearest one, "
+        f"{to_card:.1f} from the intro card")
 
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:

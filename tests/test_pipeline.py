@@ -8,12 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from anb_pipeline import MediaPipeline, Settings, StepNotFound, StepRegistry
+from anb_pipeline import Job, MediaPipeline, Settings, StepNotFound, StepRegistry
+from anb_pipeline.bench import reference_command
 from anb_pipeline.media.invariants import clip_problems
+from anb_pipeline.steps.base import StepContext
+from anb_pipeline.steps.upload import UploadStep
+from anb_pipeline.storage import open_storage
 from conftest import make_video
 from helpers import (
     EventLog,
     assert_clip_ok,
+    assert_poster_shows_content,
     build_pipeline,
     quick_settings,
     run_until_final,
@@ -119,6 +124,35 @@ def test_fused_and_stepwise_runs_both_meet_the_invariants(tmp_path: Path, fuse: 
     assert_clip_ok(pipeline, "v", tmp_path, source_duration_s=2)
     # Either way, every configured step reports its own start and finish.
     assert [e.step for e in log.of("v", "step_finished")] == list(settings.steps)
+    # The poster came out of the final render's own pass; upload decoded nothing.
+    final_actor = "trim+resize+watermark+bumpers" if fuse else "bumpers"
+    assert (final.output or {}).get("poster_artifact") == f"work/v/{final_actor}.jpg"
+
+
+@pytest.mark.media
+@pytest.mark.parametrize("content_s", [0.04, 3.0], ids=["one-frame", "three-seconds"])
+def test_upload_takes_the_poster_from_the_clip_when_no_render_wrote_one(
+    tmp_path: Path, content_s: float
+) -> None:
+    """A third-party final step may not write a poster: upload extracts one itself."""
+    settings = quick_settings(storage_url=f"file://{tmp_path / 'store'}")
+    storage = open_storage(settings)
+    source = make_video(tmp_path / "in.mp4", seconds=content_s, audio=False)
+    clip = tmp_path / "final.mp4"
+    subprocess.run(reference_command(settings, source=source, output=clip, fps=30), check=True)
+    job = Job.start(video_id="v", source_key="originals/v.mp4")
+    storage.put_file(job.artifact_key("third-party", "mp4"), clip)
+    job = job.advance(input_key=job.artifact_key("third-party", "mp4"))
+    (tmp_path / "work").mkdir()
+    context = StepContext(step="upload", job=job, storage=storage, settings=settings,
+                          workdir=tmp_path / "work")
+
+    published = UploadStep().run(context)
+
+    assert published.meta["poster_key"] == "processed/v.jpg"
+    storage.get_file("processed/v.jpg", tmp_path / "poster.jpg")
+    assert_poster_shows_content(tmp_path / "poster.jpg", clip, bumper_s=settings.bumper_s)
+    assert storage.list("work/") == []
 
 
 def test_a_standalone_step_breaks_the_fusion(tmp_path: Path) -> None:

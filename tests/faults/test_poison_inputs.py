@@ -13,10 +13,17 @@ from pathlib import Path
 import av
 import pytest
 
-from anb_pipeline import Settings
+from anb_pipeline import AnbError, MediaPipeline, Settings
 from anb_pipeline.media import ffmpeg_exe, probe
 from anb_pipeline.media.invariants import clip_problems
-from helpers import EventLog, build_pipeline, quick_settings, run_until_final, start_video
+from helpers import (
+    EventLog,
+    assert_poster_shows_content,
+    build_pipeline,
+    quick_settings,
+    run_until_final,
+    start_video,
+)
 
 pytestmark = pytest.mark.media
 
@@ -69,6 +76,17 @@ def decodable_s(path: Path) -> float:
     return max(times) - min(times) + 1 / rate if times else 0.0
 
 
+def poster_problems(pipeline: MediaPipeline, video_id: str, clip: Path,
+                    tmp_path: Path) -> list[str]:
+    poster = tmp_path / f"{video_id}.jpg"
+    try:
+        pipeline.storage.get_file(f"processed/{video_id}.jpg", poster)
+        assert_poster_shows_content(poster, clip, bumper_s=pipeline.settings.bumper_s)
+    except (AssertionError, AnbError) as exc:
+        return [f"poster: {exc!r}"]
+    return []
+
+
 def settings_for(tmp_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "broker_url": "stub://", "storage_url": f"file://{tmp_path / 'storage'}",
@@ -103,6 +121,7 @@ def test_hostile_inputs_end_processed_with_every_invariant(tmp_path: Path) -> No
         pipeline.storage.get_file(f"processed/{video_id}.mp4", clip)
         source_s = min(probe(inputs[name]).duration_s, decodable_s(inputs[name]))
         outcomes[name] = clip_problems(clip, settings=settings, source_duration_s=source_s)
+        outcomes[name] += poster_problems(pipeline, video_id, clip, tmp_path)
     failures = {name: problems for name, problems in outcomes.items() if problems}
     print(f"\npoison inputs: {len(inputs)} tried, {len(inputs) - len(failures)} processed with "
           f"every invariant, {len(failures)} not: {failures}")

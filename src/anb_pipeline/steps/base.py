@@ -13,6 +13,11 @@ from ..settings import Settings
 from ..storage import Storage
 from .graph import Stage, compose
 
+#: Where the poster frame is taken, in seconds into the content (after the intro card).
+POSTER_OFFSET_S = 1.0
+#: ffmpeg output options of a poster: a JPEG that each selected frame overwrites.
+POSTER_ENCODE = ("-fps_mode", "vfr", "-q:v", "3", "-update", "1")
+
 
 @dataclasses.dataclass
 class StepContext:
@@ -45,13 +50,24 @@ class StepContext:
         run_ffmpeg(args, timeout_s=self.settings.ffmpeg_timeout_s)
 
     def render(self, stages: Sequence[Stage], source: str) -> Job:
-        """One ffmpeg pass over ``stages``; stores the result at this step's key."""
+        """One ffmpeg pass over ``stages``; stores the result at this step's key.
+
+        When a stage writes poster frames, the same pass writes the poster image too, and
+        ``poster_artifact`` in the job's meta says where it is stored.
+        """
         plan = compose(stages, source=source)
         extension = "mp4" if plan.final else "mkv"
         output = self.workdir / f"output.{extension}"
         encode = self.final_encode() if plan.final else self.intermediate_encode()
-        self.ffmpeg([*plan.args, *encode, str(output)])
-        return self.job.advance(input_key=self.store_output(output, extension), **plan.meta)
+        args = [*plan.args, *encode, str(output)]
+        poster = self.workdir / "poster.jpg"
+        if plan.poster_label:
+            args += ["-map", plan.poster_label, *POSTER_ENCODE, str(poster)]
+        self.ffmpeg(args)
+        meta = dict(plan.meta)
+        if plan.poster_label and poster.exists():
+            meta["poster_artifact"] = self.store_output(poster, "jpg")
+        return self.job.advance(input_key=self.store_output(output, extension), **meta)
 
     def run_stage(self, step: FilterStep) -> Job:
         """A filter step on its own: its stage over this step's input, one ffmpeg pass."""

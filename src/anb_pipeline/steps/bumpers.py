@@ -7,7 +7,7 @@ from typing import Any
 from ..job import Job
 from ..media import VideoInfo
 from ..media.geometry import FRAME_HEIGHT, FRAME_WIDTH
-from .base import StepContext
+from .base import POSTER_OFFSET_S, StepContext
 from .graph import Stage
 
 #: The logo's width on a card, in output pixels.
@@ -30,8 +30,11 @@ class BumpersStep:
             f"{card}[{{id}}bg1];{card}[{{id}}bg2];"
             "[{id}bg1][{id}logo1]overlay=(W-w)/2:(H-h)/2:shortest=1[{id}intro];"
             "[{id}bg2][{id}logo2]overlay=(W-w)/2:(H-h)/2:shortest=1[{id}outro];"
-            f"{{src}}setsar=1,fps={fps}[{{id}}main];"
+            f"{{src}}setsar=1,fps={fps},split[{{id}}main][{{id}}still];"
+            # The poster: every content frame up to the offset overwrites the image, so it
+            # is the frame at the offset, or the last one of shorter content.
+            f"[{{id}}still]setpts=PTS-STARTPTS,select='lte(t,{POSTER_OFFSET_S:g})'{{poster}};"
             "[{id}intro][{id}main][{id}outro]concat=n=3:v=1:a=0,format=yuv420p{out}"
         )
         return Stage(graph=graph, inputs=(("-loop", "1", "-i", str(ctx.settings.logo_path)),),
-                     final=True)
+                     final=True, poster=True)

@@ -10,13 +10,16 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+POSTER_LABEL = "[poster]"
+
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
     """A fragment of ``-filter_complex``.
 
     ``graph`` may use ``{src}`` (the label it reads), ``{out}`` (the label it writes),
-    ``{x0}``, ``{x1}``... (its extra inputs) and ``{id}`` (a prefix for private labels).
+    ``{x0}``, ``{x1}``... (its extra inputs), ``{id}`` (a prefix for private labels) and
+    ``{poster}`` (frames for the poster image; the last one written wins).
     """
 
     graph: str
@@ -28,6 +31,8 @@ class Stage:
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: True for the stage that produces the published encode (the last ffmpeg stage).
     final: bool = False
+    #: True when ``graph`` writes ``{poster}``; at most one stage of a pass may.
+    poster: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +42,8 @@ class Render:
     args: list[str]
     final: bool
     meta: dict[str, Any]
+    #: The label of the poster frames, when a stage writes them.
+    poster_label: str | None = None
 
 
 def compose(stages: Sequence[Stage], *, source: str) -> Render:
@@ -51,10 +58,12 @@ def compose(stages: Sequence[Stage], *, source: str) -> Render:
             inputs += input_args
         next_input += len(stage.inputs)
         out = f"[s{index}]"
-        fragments.append(stage.graph.format(src=label, out=out, id=f"s{index}", **extra))
+        fragments.append(stage.graph.format(src=label, out=out, id=f"s{index}",
+                                            poster=POSTER_LABEL, **extra))
         label = out
     meta: dict[str, Any] = {}
     for stage in stages:
         meta.update(stage.meta)
     args = [*inputs, "-filter_complex", ";".join(fragments), "-map", label]
-    return Render(args=args, final=stages[-1].final, meta=meta)
+    poster_label = POSTER_LABEL if any(stage.poster for stage in stages) else None
+    return Render(args=args, final=stages[-1].final, meta=meta, poster_label=poster_label)

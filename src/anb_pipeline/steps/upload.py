@@ -7,10 +7,7 @@ from pathlib import Path
 from ..errors import ObjectNotFound
 from ..job import Job
 from ..media import probe
-from .base import StepContext
-
-#: Where the poster frame is taken, in seconds into the content (after the intro card).
-POSTER_OFFSET_S = 1.0
+from .base import POSTER_ENCODE, POSTER_OFFSET_S, StepContext
 
 
 class UploadStep:
@@ -26,17 +23,26 @@ class UploadStep:
                 return ctx.job.advance(input_key=output_key, output_key=output_key,
                                        poster_key=poster_key)
             raise
-        poster = self.poster(ctx, final)
-        # The clip goes last-but-one and the poster last: an output that exists has a poster
-        # only once both are complete, and each write is atomic. The clip is copied inside
-        # the storage (server-side on S3): it never travels through the worker.
+        # The clip goes last-but-one and the poster last: a redelivery finds the work done
+        # only once both are complete, and each write is atomic. Objects are copied inside
+        # the storage (server-side on S3): the clip never travels through the worker.
         ctx.storage.copy(ctx.job.input_key, output_key, content_type="video/mp4")
-        ctx.storage.put_file(poster_key, poster, content_type="image/jpeg")
+        if rendered := self.rendered_poster(ctx):
+            ctx.storage.copy(rendered, poster_key, content_type="image/jpeg")
+        else:
+            ctx.storage.put_file(poster_key, self.poster(ctx, final), content_type="image/jpeg")
         ctx.storage.delete_prefix(ctx.job.work_prefix)
         return ctx.job.advance(input_key=output_key, output_key=output_key, poster_key=poster_key)
 
+    @staticmethod
+    def rendered_poster(ctx: StepContext) -> str | None:
+        """The poster the final render wrote in the same pass, if it did (bumpers does)."""
+        key = ctx.job.meta.get("poster_artifact")
+        return key if isinstance(key, str) and ctx.storage.exists(key) else None
+
     def poster(self, ctx: StepContext, final: str) -> Path:
-        """A JPEG of the content, for any clip length or frame rate.
+        """A JPEG of the content taken from the final clip, when no render wrote one (a
+        third-party final step), for any clip length or frame rate.
 
         A seek can land past the last frame (one-frame content, 1 fps input) and then
         ffmpeg writes nothing. Instead every frame up to the target time is selected and
@@ -48,6 +54,5 @@ class UploadStep:
         poster = ctx.workdir / "poster.jpg"
         # -t: nothing after the target is read, let alone decoded.
         ctx.ffmpeg(["-t", f"{target_s + 1:.3f}", "-i", final,
-                    "-vf", f"select='lte(t,{target_s:.3f})'", "-fps_mode", "vfr", "-q:v", "3",
-                    "-update", "1", str(poster)])
+                    "-vf", f"select='lte(t,{target_s:.3f})'", *POSTER_ENCODE, str(poster)])
         return poster
