@@ -32,8 +32,13 @@ class BumpersStep:
             "[{id}bg2][{id}logo2]overlay=(W-w)/2:(H-h)/2:shortest=1[{id}outro];"
             f"{{src}}setsar=1,fps={fps},split[{{id}}main][{{id}}still];"
             # The poster: every content frame up to the offset overwrites the image, so it
-            # is the frame at the offset, or the last one of shorter content.
-            f"[{{id}}still]setpts=PTS-STARTPTS,select='lte(t,{POSTER_OFFSET_S:g})'{{poster}};"
+            # is the frame at the offset, or the last one of shorter content. trim ends the
+            # branch there: a branch left open would make ffmpeg keep feeding it and queue the
+            # whole decoded clip in memory for the other one. scale converts for the JPEG
+            # encoder inside the branch; without it, the full range that JPEG wants is
+            # negotiated back through split onto the clip itself.
+            f"[{{id}}still]setpts=PTS-STARTPTS,trim=end={POSTER_OFFSET_S + 0.5 / fps:.4f},"
+            "scale{poster};"
             "[{id}intro][{id}main][{id}outro]concat=n=3:v=1:a=0,format=yuv420p{out}"
         )
         return Stage(graph=graph, inputs=(("-loop", "1", "-i", str(ctx.settings.logo_path)),),

@@ -28,5 +28,5 @@ class WatermarkStep:
         x = f"{box.x + box.width - margin}-w"
         y = f"{box.y + box.height - margin}-h"
         graph = (f"{{x0}}scale={mark_width}:-1[{{id}}mark];"
-                 f"{{src}}[{{id}}mark]overlay=x={x}:y={y}:format=auto{{out}}")
+                 f"{{src}}[{{id}}mark]overlay=x={x}:y={y}{{out}}")
         return Stage(graph=graph, inputs=(("-i", str(ctx.settings.watermark_path)),))
