@@ -88,7 +88,9 @@ def test_a_player_uploads_and_plays_a_video_and_a_fan_votes_once(
     assert page.locator("#upload-progress").evaluate("bar => bar.value") == 100
 
     row = page.locator("li.video").filter(has_text=title)
-    row.locator(".steps li").first.wait_for()  # per-step progress arrived from polling
+    # Per-step progress arrived from polling. Attached, not visible: a video processed before
+    # its row was drawn shows its player instead, with the steps' panel hidden.
+    row.locator(".steps li").first.wait_for(state="attached")
     page.wait_for_function(
         "title => [...document.querySelectorAll('li.video')].some(row =>"
         " row.textContent.includes(title) && row.dataset.status === 'processed')",

@@ -64,10 +64,10 @@ class StepContext:
         if plan.poster_label:
             args += ["-map", plan.poster_label, *POSTER_ENCODE, str(poster)]
         self.ffmpeg(args)
-        meta = dict(plan.meta)
-        if plan.poster_label and poster.exists():
-            meta["poster_artifact"] = self.store_output(poster, "jpg")
-        return self.job.advance(input_key=self.store_output(output, extension), **meta)
+        # A later render without a poster makes an earlier one stale: it shows other frames.
+        written = plan.poster_label is not None and poster.exists()
+        return self.job.advance(input_key=self.store_output(output, extension), **plan.meta,
+                                poster_artifact=self.store_output(poster, "jpg") if written else None)
 
     def run_stage(self, step: FilterStep) -> Job:
         """A filter step on its own: its stage over this step's input, one ffmpeg pass."""
