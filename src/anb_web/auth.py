@@ -1,22 +1,24 @@
-"""Signup, login, and the bearer-token check every protected route starts with."""
+"""Signup, login, logout, and the bearer-token check every protected route starts with."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import time
 import uuid
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .errors import ApiError, InvalidInput, unauthorized
-from .models import User, fold
-from .security import InvalidToken, hash_password, verify_password
+from .models import RevokedToken, User, fold
+from .security import InvalidToken, TokenClaims, hash_password, verify_password
 from .state import Services, services
 from .validation import (
     EMAIL,
@@ -33,15 +35,34 @@ PROFILE_FIELDS = ("first_name", "last_name", "city", "country")
 BAD_CREDENTIALS = "Wrong username or password"
 
 
-def authenticate(request: Request) -> str:
-    """The caller's user id from ``Authorization: Bearer``; 401 otherwise. Reads no body."""
+def bearer_claims(request: Request) -> TokenClaims:
+    """The claims of the ``Authorization: Bearer`` token; 401 otherwise. Reads no body."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized()
     try:
-        return services(request).tokens.user_id(token.strip())
+        return services(request).tokens.claims(token.strip())
     except InvalidToken:
         raise unauthorized("The bearer token is invalid or has expired") from None
+
+
+def _live(session: Session, *, claims: TokenClaims) -> bool:
+    revoked = exists().where(RevokedToken.token_id == claims.token_id)
+    return session.scalar(select(User.id).where(User.id == claims.user_id, ~revoked)) is not None
+
+
+async def live_claims(request: Request) -> TokenClaims:
+    """The bearer token's claims; 401 unless it is valid, not logged out, and its account
+    still exists. One primary-key query, before any body is read."""
+    claims = bearer_claims(request)
+    if not await services(request).database.run(_live, claims=claims):
+        raise unauthorized("The session has ended or its account no longer exists")
+    return claims
+
+
+async def authenticate(request: Request) -> str:
+    """The caller's user id (see ``live_claims``)."""
+    return (await live_claims(request)).user_id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,7 +176,23 @@ async def login(request: Request) -> JSONResponse:
     return JSONResponse(token_json(app, str(user_id)))
 
 
+def _revoke(session: Session, *, claims: TokenClaims) -> None:
+    # Revocations of expired tokens are dead weight: each logout sweeps them.
+    session.execute(delete(RevokedToken).where(RevokedToken.expires_at < time.time()))
+    session.add(RevokedToken(token_id=claims.token_id, expires_at=claims.expires_at_s))
+
+
+async def logout(request: Request) -> Response:
+    """Revoke the presented token; other sessions of the same user stay signed in."""
+    claims = await live_claims(request)
+    # A concurrent logout with the same token may have revoked it first.
+    with contextlib.suppress(IntegrityError):
+        await services(request).database.run(_revoke, claims=claims)
+    return Response(status_code=204)
+
+
 routes = [
     Route("/api/auth/signup", signup, methods=["POST"]),
     Route("/api/auth/login", login, methods=["POST"]),
+    Route("/api/auth/logout", logout, methods=["POST"]),
 ]

@@ -1,4 +1,4 @@
-"""The tables: users, videos, per-step records and votes.
+"""The tables: users, videos, per-step records, votes and revoked tokens.
 
 Case-insensitive and case-folded lookups use ``*_key`` columns computed in Python at write
 time, so uniqueness and the city filter behave the same on SQLite and PostgreSQL.
@@ -138,3 +138,13 @@ class Vote(Base):
         ForeignKey("videos.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RevokedToken(Base):
+    """A token logged out before it expired; kept until then, so a replay gets 401."""
+
+    __tablename__ = "revoked_tokens"
+
+    token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: Epoch seconds: after it the token is refused anyway and the row can go.
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

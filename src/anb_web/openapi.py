@@ -37,7 +37,8 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 UNAUTHORIZED = {
-    "description": "The bearer token is missing, malformed or expired",
+    "description": ("The bearer token is missing, malformed, expired or logged out, or its "
+                    "account no longer exists"),
     "headers": {"WWW-Authenticate": {"schema": _string(), "description": "Bearer"}},
     "content": {JSON: {"schema": _ref("Error")}},
 }
@@ -157,6 +158,12 @@ PATHS: dict[str, Any] = {
                       "429": {**_error("Too many failed logins for this account or client"),
                               "headers": {"Retry-After": {"schema": {"type": "integer"},
                                                           "description": "Seconds"}}}},
+    }},
+    "/api/auth/logout": {"post": {
+        "summary": "Revoke the presented token", "tags": ["auth"], "security": SECURED,
+        "description": "Only this token: the user's other sessions stay signed in.",
+        "responses": {"204": {"description": "Revoked: the token now gets 401 everywhere"},
+                      "401": UNAUTHORIZED},
     }},
     "/api/videos": {
         "post": {

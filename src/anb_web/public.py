@@ -79,7 +79,7 @@ def _account_exists(session: Session, *, user_id: str) -> bool:
 
 async def vote(request: Request) -> JSONResponse:
     app = services(request)
-    user_id = authenticate(request)
+    user_id = await authenticate(request)
     target = video_id(request.path_params["video_id"])
     if target is None:
         raise ApiError(404, "No such published video")

@@ -11,9 +11,11 @@ transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import hmac
+import secrets
 import time
 from typing import Any
 
@@ -38,26 +40,44 @@ def derive_key(secret: str, *, purpose: str) -> bytes:
     return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
 
 
+@dataclasses.dataclass(frozen=True)
+class TokenClaims:
+    user_id: str
+    #: The token's own id (``jti``): what logging out revokes.
+    token_id: str
+    #: Epoch seconds; a revocation need not be kept after it.
+    expires_at_s: int
+
+
 class TokenCodec:
     def __init__(self, *, secret: str, ttl_s: int) -> None:
         self.key = OctKey.import_key(derive_key(secret, purpose="anb-jwt-v1"))
         self.ttl_s = ttl_s
-        self.claims = jwt.JWTClaimsRegistry(exp={"essential": True}, sub={"essential": True})
+        self.registry = jwt.JWTClaimsRegistry(
+            exp={"essential": True}, sub={"essential": True}, jti={"essential": True})
 
     def issue(self, *, user_id: str) -> str:
         now_s = int(time.time())
-        claims = {"sub": user_id, "iat": now_s, "exp": now_s + self.ttl_s}
+        claims = {"sub": user_id, "jti": secrets.token_hex(16), "iat": now_s,
+                  "exp": now_s + self.ttl_s}
         return jwt.encode({"alg": JWT_ALGORITHM}, claims, self.key, algorithms=[JWT_ALGORITHM])
 
-    def user_id(self, token: str) -> str:
-        """The token's subject; raises InvalidToken for anything but a valid, live token."""
+    def claims(self, token: str) -> TokenClaims:
+        """What a valid, unexpired token says; InvalidToken for anything else.
+
+        Signature and expiry only: whether it was revoked is the database's to say.
+        """
         try:
             decoded = jwt.decode(token, self.key, algorithms=[JWT_ALGORITHM])
-            self.claims.validate(decoded.claims)
+            self.registry.validate(decoded.claims)
+            found: dict[str, Any] = decoded.claims
+            return TokenClaims(user_id=str(found["sub"]), token_id=str(found["jti"]),
+                               expires_at_s=int(found["exp"]))
         except (JoseError, ValueError, TypeError) as exc:
             raise InvalidToken(str(exc)) from exc
-        subject: Any = decoded.claims["sub"]
-        return str(subject)
+
+    def user_id(self, token: str) -> str:
+        return self.claims(token).user_id
 
 
 def hash_password(password: str) -> str:

@@ -140,7 +140,7 @@ def _put_original(app: Services, *, key: str, path: Path, media_type: str | None
 
 async def create_video(request: Request) -> JSONResponse:
     app = services(request)
-    user_id = authenticate(request)
+    user_id = await authenticate(request)
     limit = app.settings.max_upload_bytes
     boundary = check_upload_headers(request, max_file_bytes=limit)
     upload = await receive_upload(request, boundary=boundary, max_file_bytes=limit,
@@ -170,7 +170,7 @@ def _owned_videos(session: Session, *, user_id: str) -> list[tuple[Video, int]]:
 
 async def list_videos(request: Request) -> JSONResponse:
     app = services(request)
-    user_id = authenticate(request)
+    user_id = await authenticate(request)
     rows = await app.database.run(_owned_videos, user_id=user_id)
     return JSONResponse([video_json(app, video, votes) for video, votes in rows])
 
@@ -201,7 +201,7 @@ def _path_video_id(request: Request) -> str:
 
 async def get_video(request: Request) -> JSONResponse:
     app = services(request)
-    user_id = authenticate(request)
+    user_id = await authenticate(request)
     video, votes, steps = await app.database.run(_video_with_steps,
                                                  video_id=_path_video_id(request))
     if video.user_id != user_id:
@@ -237,7 +237,7 @@ def delete_objects(app: Services, *, video_id: str, source_key: str) -> None:
 
 async def delete_video(request: Request) -> Response:
     app = services(request)
-    user_id = authenticate(request)
+    user_id = await authenticate(request)
     target = _path_video_id(request)
     source_key = await app.database.run(_delete_owned, video_id=target, user_id=user_id)
     # The row goes first, atomically with the vote check. Objects follow; if storage fails

@@ -108,7 +108,8 @@ def _forged(header: dict[str, object], claims: dict[str, object], signature: str
 
 
 def _bad_tokens(user_id: str) -> dict[str, str]:
-    live = {"sub": user_id, "exp": int(time.time()) + 600}
+    # Each token is wrong in one way only: otherwise valid claims, including an id.
+    live = {"sub": user_id, "jti": "0" * 32, "exp": int(time.time()) + 600}
     real_key = OctKey.import_key(derive_key(JWT_SECRET, purpose="anb-jwt-v1"))
     other_key = OctKey.import_key(derive_key("another secret", purpose="anb-jwt-v1"))
     return {
@@ -116,8 +117,10 @@ def _bad_tokens(user_id: str) -> dict[str, str]:
         "HS512 with the right key": jwt.encode({"alg": "HS512"}, live, real_key,
                                                algorithms=["HS512"]),
         "another secret": jwt.encode({"alg": "HS256"}, live, other_key),
-        "expired": jwt.encode({"alg": "HS256"}, {"sub": user_id, "exp": 1}, real_key),
-        "no expiry": jwt.encode({"alg": "HS256"}, {"sub": user_id}, real_key),
+        "expired": jwt.encode({"alg": "HS256"}, {**live, "exp": 1}, real_key),
+        "no expiry": jwt.encode({"alg": "HS256"}, {"sub": user_id, "jti": "0" * 32}, real_key),
+        "no token id": jwt.encode({"alg": "HS256"}, {"sub": user_id, "exp": live["exp"]},
+                                  real_key),
         "garbage": "not.a.token",
         "empty": "",
     }
@@ -137,6 +140,24 @@ def test_missing_malformed_forged_or_expired_tokens_are_401_with_a_bearer_challe
         assert response.status_code == 401, name
         assert response.headers["WWW-Authenticate"] == "Bearer", name
         assert response.json()["detail"], name
+
+
+def login(client: TestClient, username: str) -> str:
+    response = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def test_logout_revokes_that_token_only(client: TestClient) -> None:
+    phone = signup(client, "twodevices")
+    laptop = login(client, "twodevices")
+    assert client.post("/api/auth/logout", headers=bearer(phone)).status_code == 204
+    refused = client.get("/api/videos", headers=bearer(phone))
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
+    assert "session has ended" in refused.json()["detail"]
+    assert client.post("/api/auth/logout", headers=bearer(phone)).status_code == 401
+    assert client.get("/api/videos", headers=bearer(laptop)).status_code == 200
+    assert client.post("/api/auth/logout").status_code == 401
 
 
 def test_a_token_issued_by_the_codec_expires() -> None:

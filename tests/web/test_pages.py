@@ -109,9 +109,12 @@ def test_a_csrf_token_of_another_browser_or_session_is_refused(
     after = csrf(client, "/my/videos")
     assert after != before
     assert client.post("/logout", data={"csrf_token": before}).status_code == 403
+    session_token = client.cookies[SESSION_COOKIE]
     assert client.post("/logout", data={"csrf_token": after},
                        follow_redirects=False).status_code == 303
     assert SESSION_COOKIE not in client.cookies
+    # Revoked, not only forgotten: a copy of the cookie no longer works.
+    assert client.get("/api/videos", headers=bearer(session_token)).status_code == 401
 
 
 def test_login_errors_are_shown_on_the_form(client: TestClient) -> None:

@@ -85,6 +85,13 @@ async def signup_submit(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, _text(form, CSRF_FIELD))
+    if token := page_session(request).token:
+        # Revoked, not only forgotten: a copy of the cookie stops working too.
+        try:
+            await call_api(auth.logout, request, token=token)
+        except ApiError as exc:
+            if exc.status_code != 401:  # 401: already ended, nothing to revoke
+                raise
     response = RedirectResponse("/showcase", status_code=303)
     end_session(response, request)
     return response
