@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from anb_pipeline.emulator import free_port
-from anb_pipeline.procs import descendants, status_kib
+from anb_pipeline.procs import descendants, process_table, status_kib
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -172,22 +172,10 @@ def cpu_seconds(pid: int) -> float:
 
 def postmaster_pid() -> int | None:
     """The local PostgreSQL's postmaster: a ``postgres`` process whose parent is not one."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if stat[stat.index("(") + 1:stat.rindex(")")] != "postgres":
-            continue
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        try:
-            parent = Path(f"/proc/{ppid}/stat").read_text()
-        except OSError:
-            continue
-        if "(postgres)" not in parent:
-            return int(entry.name)
+    table = process_table()
+    for pid, (name, ppid) in table.items():
+        if name == "postgres" and table.get(ppid, ("", 0))[0] != "postgres":
+            return pid
     return None
 
 

@@ -14,18 +14,27 @@ from types import TracebackType
 SAMPLE_INTERVAL_S = 0.05
 
 
-def descendants(pid: int) -> list[int]:
-    """Every live descendant of ``pid``."""
-    parents: dict[int, list[int]] = {}
+def process_table() -> dict[int, tuple[str, int]]:
+    """Every live process: pid -> (command name, parent pid)."""
+    table: dict[int, tuple[str, int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
-        except OSError:
+        except OSError:  # it exited while we looked
             continue
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        parents.setdefault(ppid, []).append(int(entry.name))
+        # The name sits in parentheses and may itself contain spaces or parentheses.
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        table[int(entry.name)] = (name, int(stat[stat.rindex(")") + 2:].split()[1]))
+    return table
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid``."""
+    parents: dict[int, list[int]] = {}
+    for child, (_, ppid) in process_table().items():
+        parents.setdefault(ppid, []).append(child)
     found, todo = [], [pid]
     while todo:
         for child in parents.get(todo.pop(), []):
