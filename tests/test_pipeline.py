@@ -130,9 +130,11 @@ def test_fused_and_stepwise_runs_both_meet_the_invariants(tmp_path: Path, fuse: 
 
 
 @pytest.mark.media
-@pytest.mark.parametrize("content_s", [0.04, 3.0], ids=["one-frame", "three-seconds"])
+@pytest.mark.parametrize(("content_s", "poster_artifact"),
+                         [(0.04, None), (3.0, "work/v/gone.jpg")],
+                         ids=["one-frame-no-poster", "three-seconds-poster-gone"])
 def test_upload_takes_the_poster_from_the_clip_when_no_render_wrote_one(
-    tmp_path: Path, content_s: float
+    tmp_path: Path, content_s: float, poster_artifact: str | None
 ) -> None:
     """A third-party final step may not write a poster: upload extracts one itself."""
     settings = quick_settings(storage_url=f"file://{tmp_path / 'store'}")
@@ -142,7 +144,8 @@ def test_upload_takes_the_poster_from_the_clip_when_no_render_wrote_one(
     subprocess.run(reference_command(settings, source=source, output=clip, fps=30), check=True)
     job = Job.start(video_id="v", source_key="originals/v.mp4")
     storage.put_file(job.artifact_key("third-party", "mp4"), clip)
-    job = job.advance(input_key=job.artifact_key("third-party", "mp4"))
+    job = job.advance(input_key=job.artifact_key("third-party", "mp4"),
+                      poster_artifact=poster_artifact)
     (tmp_path / "work").mkdir()
     context = StepContext(step="upload", job=job, storage=storage, settings=settings,
                           workdir=tmp_path / "work")

@@ -87,7 +87,8 @@ async def vote(request: Request) -> JSONResponse:
         votes = await app.database.run(_vote, video_id=target, user_id=user_id)
     except IntegrityError:
         # Either constraint can refuse the row: the unique vote, or the voter's foreign key
-        # when the token outlived its account. Only this rare path pays for telling them apart.
+        # when the account was deleted after ``authenticate`` saw it. Only this rare path
+        # pays for telling them apart.
         if not await app.database.run(_account_exists, user_id=user_id):
             raise unauthorized(ACCOUNT_GONE) from None
         raise ApiError(409, "You have already voted for this video") from None

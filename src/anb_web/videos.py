@@ -127,7 +127,8 @@ async def _store_and_enqueue(
     except BaseException as exc:
         await _discard_upload(app, video_id=new_id, source_key=key)
         if isinstance(exc, IntegrityError):
-            # A new row can only break its owner's foreign key: the token outlived its user.
+            # A new row can only break its owner's foreign key: the account was deleted
+            # while the upload streamed.
             raise unauthorized(ACCOUNT_GONE) from None
         raise
     return video

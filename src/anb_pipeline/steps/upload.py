@@ -27,18 +27,21 @@ class UploadStep:
         # only once both are complete, and each write is atomic. Objects are copied inside
         # the storage (server-side on S3): the clip never travels through the worker.
         ctx.storage.copy(ctx.job.input_key, output_key, content_type="video/mp4")
-        if rendered := self.rendered_poster(ctx):
-            ctx.storage.copy(rendered, poster_key, content_type="image/jpeg")
-        else:
-            ctx.storage.put_file(poster_key, self.poster(ctx, final), content_type="image/jpeg")
+        self.publish_poster(ctx, final, poster_key)
         ctx.storage.delete_prefix(ctx.job.work_prefix)
         return ctx.job.advance(input_key=output_key, output_key=output_key, poster_key=poster_key)
 
-    @staticmethod
-    def rendered_poster(ctx: StepContext) -> str | None:
-        """The poster the final render wrote in the same pass, if it did (bumpers does)."""
-        key = ctx.job.meta.get("poster_artifact")
-        return key if isinstance(key, str) and ctx.storage.exists(key) else None
+    def publish_poster(self, ctx: StepContext, final: str, poster_key: str) -> None:
+        """The poster the final render wrote in its own pass (bumpers does), or else one
+        taken from the clip."""
+        rendered = ctx.job.meta.get("poster_artifact")
+        if isinstance(rendered, str):
+            try:
+                ctx.storage.copy(rendered, poster_key, content_type="image/jpeg")
+                return
+            except ObjectNotFound:
+                pass  # gone since: take one from the clip
+        ctx.storage.put_file(poster_key, self.poster(ctx, final), content_type="image/jpeg")
 
     def poster(self, ctx: StepContext, final: str) -> Path:
         """A JPEG of the content taken from the final clip, when no render wrote one (a
