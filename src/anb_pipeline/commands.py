@@ -10,8 +10,9 @@ from pathlib import Path
 
 from . import bench
 from .dlq import DeadLetterQueue, to_json
-from .errors import ConfigurationError
+from .errors import ConfigurationError, NotAVideo
 from .local_run import process_file
+from .media import probe
 from .pipeline import MediaPipeline
 from .settings import Settings
 
@@ -70,6 +71,11 @@ def run_worker(args: argparse.Namespace) -> int:
 def run_process(args: argparse.Namespace) -> int:
     if not args.input.is_file():
         raise ConfigurationError(f"input file {args.input} does not exist")
+    try:
+        probe(args.input)
+    except NotAVideo as exc:
+        # At once, before any worker starts: a file that is not a video never will be.
+        raise NotAVideo(f"{args.input.name}: {exc}") from None
     process_file(Settings.from_env(), source=args.input, output=args.output)
     print(f"wrote {args.output}")
     return 0

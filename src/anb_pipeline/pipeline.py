@@ -13,7 +13,7 @@ from dramatiq.middleware import CurrentMessage, default_middleware
 from dramatiq.middleware.retries import Retries
 
 from .brokers import check_broker, make_broker
-from .errors import BrokerUnavailable, NotAVideo
+from .errors import BrokerUnavailable, PermanentMediaError
 from .events import EventSink, load_sink
 from .job import Job
 from .middleware import LifecycleEvents, LogContext, PoisonGuard
@@ -98,7 +98,7 @@ class MediaPipeline:
             actor_name=f"{STEP_ACTOR_PREFIX}{step.name}", broker=self.broker,
             queue_name=self.settings.queue_name, max_retries=self.settings.max_retries,
             min_backoff=self.settings.min_backoff_ms, max_backoff=self.settings.max_backoff_ms,
-            time_limit=time_limit_ms, throws=(NotAVideo,),
+            time_limit=time_limit_ms, throws=(PermanentMediaError,),
         )
         return declare(perform)
 

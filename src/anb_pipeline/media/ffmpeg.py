@@ -14,12 +14,24 @@ from pathlib import PurePath
 
 import imageio_ffmpeg
 
-from ..errors import MediaError, MediaTimeout
+from ..errors import MediaError, MediaTimeout, MediaUndecodable
 
 logger = logging.getLogger(__name__)
 
 #: How much of ffmpeg's stderr an error keeps: enough to say why, not a wall of text.
 STDERR_TAIL_CHARS = 600
+#: ffmpeg's words for a fault in the input's own bytes (libavutil's AVERROR strings and the
+#: demuxers' and decoders' refusals), each with the sentence its owner reads. Running the
+#: same file again gives the same answer, so these are never retried.
+FILE_FAULTS = (
+    ("Invalid data found when processing input",
+     "the file's data is damaged or not in a format we can read"),
+    ("moov atom not found", "the file is incomplete: its MP4 index (moov) is missing"),
+    ("Decoder not found", "the file's video codec is not one we can decode"),
+    ("No decoder for", "the file's video codec is not one we can decode"),
+    ("does not contain any stream", "the file holds no audio or video stream"),
+    ("Could not find codec parameters", "the file's video stream cannot be decoded"),
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -28,6 +40,8 @@ def ffmpeg_exe() -> str:
 
 
 def run_ffmpeg(args: Sequence[str], *, timeout_s: float) -> None:
+    """Run ffmpeg with ``args``; raise MediaUndecodable when it reports the input's data as
+    unreadable, MediaTimeout after ``timeout_s`` seconds, MediaError on any other failure."""
     command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
     logger.debug("ffmpeg %s", " ".join(args))
     try:
@@ -39,6 +53,11 @@ def run_ffmpeg(args: Sequence[str], *, timeout_s: float) -> None:
         raise MediaTimeout(f"ffmpeg ran longer than {timeout_s:g} s and was stopped") from exc
     if completed.returncode != 0:
         stderr = _without_paths(completed.stderr.decode("utf-8", "replace").strip(), args)
+        logger.warning("ffmpeg failed (exit %d): %s", completed.returncode,
+                       stderr[-STDERR_TAIL_CHARS:])
+        for marker, sentence in FILE_FAULTS:
+            if marker in stderr:
+                raise MediaUndecodable(sentence)
         raise MediaError(f"ffmpeg failed (exit {completed.returncode}): {stderr[-STDERR_TAIL_CHARS:]}")
 
 

@@ -1,4 +1,8 @@
-"""Probes a media file with PyAV: the facts the steps and the upload check need."""
+"""Probes a media file with PyAV: the facts the steps and the upload check need.
+
+The video stream is chosen here and only here (:func:`video_stream`): the probe, the filter
+graph and every step read the stream whose index the probe reports.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,16 @@ from pathlib import Path
 
 import av
 
-from ..errors import NotAVideo
+from ..errors import MediaError, NotAVideo
+from .colour import Colour
+
+#: AVFieldOrder: 2 top field first (coded and displayed), 3 bottom, 4/5 mixed (coded order
+#: differs from display order; the display's first field is what a deinterlacer wants).
+FIELD_ORDERS = {2: "tff", 3: "bff", 4: "tff", 5: "bff"}
+#: av errors that a file's own bytes cause; reading it again gives the same answer.
+_FILE_FAULTS = (av.error.InvalidDataError, av.error.DecoderNotFoundError,
+                av.error.DemuxerNotFoundError, av.error.PatchWelcomeError, av.error.EOFError,
+                av.error.UndefinedError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +41,15 @@ class VideoInfo:
     #: moov before mdat: an MP4 a browser can start playing before it has it all.
     #: None when the source is a URL (only local files are walked).
     faststart: bool | None
+    #: The container's index of the video stream (attached pictures are never chosen).
+    stream_index: int = 0
+    colour: Colour = Colour(range=None, matrix=None, primaries=None, transfer=None)
+    #: "tff" or "bff" when the stream declares interlacing, "auto" when only its frames do
+    #: (their flags then give the field order); None when progressive.
+    field_order: str | None = None
+    #: True when the container hides decoded frames before the presentation start (an MP4
+    #: edit list cut from a non-keyframe): a stream copy would bring them back.
+    hidden_lead_in: bool = False
 
     @property
     def display_size(self) -> tuple[float, float]:
@@ -38,43 +60,113 @@ class VideoInfo:
         return width, float(self.height)
 
 
+def video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    """The video of a file: its first video stream that is not an attached picture (the
+    cover art of MP3 ID3 APIC, MP4 ``covr``, FLAC/Ogg picture blocks).
+
+    Raises NotAVideo when there is none.
+    """
+    streams = container.streams.video
+    for stream in streams:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    if streams:
+        raise NotAVideo("the file's only picture is cover art (an attached picture), "
+                        "not a video")
+    raise NotAVideo("the file has no video stream")
+
+
 def probe(path: Path | str) -> VideoInfo:
-    """Raise NotAVideo unless ``path`` (a file or a URL) holds a video stream whose first
-    frame decodes."""
+    """Facts of the video stream of ``path`` (a file or a URL).
+
+    Raises NotAVideo when the file has no video stream other than cover art, when its
+    first frame does not decode, or when it holds a single picture (a still image); and
+    MediaError when a URL cannot be read (possibly transient).
+    """
     local = isinstance(path, Path) or "://" not in path
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise NotAVideo("the file has no video stream")
-            stream = container.streams.video[0]
-            frame = next(container.decode(stream), None)
-            if frame is None:
-                raise NotAVideo("the video stream has no decodable frame")
+            stream = video_stream(container)
+            first, hidden = _first_frames(container, stream)
             return VideoInfo(
                 codec=stream.codec_context.name,
                 pix_fmt=stream.codec_context.pix_fmt,
-                width=frame.width,
-                height=frame.height,
+                width=first.width,
+                height=first.height,
                 sample_aspect_ratio=Fraction(stream.sample_aspect_ratio or 1),
-                rotation=int(getattr(frame, "rotation", 0) or 0),
+                rotation=int(getattr(first, "rotation", 0) or 0),
                 fps=float(stream.average_rate or stream.guessed_rate or 0),
                 duration_s=_duration_s(container, stream),
                 audio_streams=len(container.streams.audio),
                 format_name=container.format.name,
                 faststart=_moov_first(Path(path)) if local else None,
+                stream_index=stream.index,
+                colour=_colour(stream, first),
+                field_order=_field_order(stream, first),
+                hidden_lead_in=hidden,
             )
     except av.FFmpegError as exc:
         # strerror only: the full text names the file's path, which is nobody's business.
         reason = getattr(exc, "strerror", None) or type(exc).__name__
-        raise NotAVideo(f"not a decodable video ({reason})") from exc
+        if local or isinstance(exc, _FILE_FAULTS):
+            raise NotAVideo(f"the file is not a video we can decode ({reason})") from exc
+        raise MediaError(f"the video could not be read ({reason})") from exc
+
+
+def _first_frames(container: av.container.InputContainer,
+                  stream: av.video.stream.VideoStream) -> tuple[av.VideoFrame, bool]:
+    """The first frame, after making sure a second one exists; and whether packets the
+    container marks as discarded (edit-list lead-in) precede it."""
+    hidden = False
+    frames: list[av.VideoFrame] = []
+    for packet in container.demux(stream):
+        hidden = hidden or (packet.is_discard and packet.size > 0)
+        frames.extend(packet.decode())
+        if len(frames) >= 2:
+            return frames[0], hidden
+    if not frames:
+        raise NotAVideo("the video stream has no decodable frame")
+    raise NotAVideo("the file holds a single picture, not a video")
+
+
+def _colour(stream: av.video.stream.VideoStream, frame: av.VideoFrame) -> Colour:
+    # The decoded frame carries the bitstream's tags; the stream adds the container's.
+    context = stream.codec_context
+    return Colour.from_codes(
+        range_code=int(frame.color_range or context.color_range or 0),
+        matrix_code=int(frame.colorspace if frame.colorspace not in (None, 2)
+                        else context.colorspace or 2),
+        primaries_code=int(context.color_primaries or 2),
+        transfer_code=int(context.color_trc or 2),
+        pix_fmt=context.pix_fmt,
+    )
+
+
+def _field_order(stream: av.video.stream.VideoStream, frame: av.VideoFrame) -> str | None:
+    declared = FIELD_ORDERS.get(int(stream.codec_context.field_order or 0))
+    if declared is not None:
+        return declared
+    # The frame says interlaced but not which field is first: bwdif reads it per frame.
+    return "auto" if frame.interlaced_frame else None
 
 
 def _duration_s(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    """The stream's duration, else the container's, else the end of the last packet (a
+    MediaRecorder WebM says neither)."""
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
         return container.duration / av.time_base
-    return 0.0
+    container.seek(0)
+    start: float | None = None
+    end = 0.0
+    for packet in container.demux(stream):
+        if packet.pts is None or packet.time_base is None:
+            continue
+        begins = float(packet.pts * packet.time_base)
+        start = begins if start is None else min(start, begins)
+        end = max(end, begins + float((packet.duration or 0) * packet.time_base))
+    return max(end - (start or 0.0), 0.0)
 
 
 def _moov_first(path: Path) -> bool:

@@ -9,6 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..job import Job
 from ..media import VideoInfo, probe, run_ffmpeg
+from ..media.colour import BT709_STREAM_TAGS
 from ..settings import Settings
 from ..storage import Storage
 from .graph import Stage, compose
@@ -49,13 +50,14 @@ class StepContext:
     def ffmpeg(self, args: Sequence[str]) -> None:
         run_ffmpeg(args, timeout_s=self.settings.ffmpeg_timeout_s)
 
-    def render(self, stages: Sequence[Stage], source: str) -> Job:
-        """One ffmpeg pass over ``stages``; stores the result at this step's key.
+    def render(self, stages: Sequence[Stage], source: str, info: VideoInfo) -> Job:
+        """One ffmpeg pass over ``stages`` reading ``source`` (probed as ``info``); stores
+        the result at this step's key.
 
         When a stage writes poster frames, the same pass writes the poster image too, and
         ``poster_artifact`` in the job's meta says where it is stored.
         """
-        plan = compose(stages, source=source)
+        plan = compose(stages, source=source, info=info)
         extension = "mp4" if plan.final else "mkv"
         output = self.workdir / f"output.{extension}"
         encode = self.final_encode() if plan.final else self.intermediate_encode()
@@ -72,18 +74,19 @@ class StepContext:
     def run_stage(self, step: FilterStep) -> Job:
         """A filter step on its own: its stage over this step's input, one ffmpeg pass."""
         source = self.input_source()
-        return self.render([step.stage(self, probe(source), self.job.meta)], source)
+        info = probe(source)
+        return self.render([step.stage(self, info, self.job.meta)], source, info)
 
     def intermediate_encode(self) -> list[str]:
         """Fast, near-lossless H.264 for artifacts that only the next step reads."""
         return ["-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "17",
-                "-pix_fmt", "yuv420p"]
+                "-pix_fmt", "yuv420p", *BT709_STREAM_TAGS]
 
     def final_encode(self) -> list[str]:
         """The encoder settings of the published clip (SPEC section 3)."""
         return ["-an", "-c:v", "libx264", "-preset", self.settings.video_preset,
                 "-crf", str(self.settings.video_crf), "-pix_fmt", "yuv420p",
-                "-movflags", "+faststart"]
+                *BT709_STREAM_TAGS, "-movflags", "+faststart"]
 
 
 @runtime_checkable

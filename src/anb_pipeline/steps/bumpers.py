@@ -6,6 +6,7 @@ from typing import Any
 
 from ..job import Job
 from ..media import VideoInfo
+from ..media.colour import BT709_FRAME_TAGS, OVERLAY_FORMAT, POSTER_JPEG_FILTER
 from ..media.geometry import FRAME_HEIGHT, FRAME_WIDTH
 from .base import POSTER_OFFSET_S, StepContext
 from .graph import Stage
@@ -24,9 +25,9 @@ class BumpersStep:
         # The cards are drawn in the graph, not stored: a colour source and the logo.
         fps = int(meta.get("fps", ctx.settings.max_fps))
         card = (f"color=c=black:s={FRAME_WIDTH}x{FRAME_HEIGHT}:r={fps}:"
-                f"d={ctx.settings.bumper_s:g},setsar=1")
+                f"d={ctx.settings.bumper_s:g},setsar=1,format=yuv420p,{BT709_FRAME_TAGS}")
         graph = (
-            f"{{x0}}scale={LOGO_WIDTH}:-1,split[{{id}}logo1][{{id}}logo2];"
+            f"{{x0}}scale={LOGO_WIDTH}:-1:{OVERLAY_FORMAT},split[{{id}}logo1][{{id}}logo2];"
             f"{card}[{{id}}bg1];{card}[{{id}}bg2];"
             "[{id}bg1][{id}logo1]overlay=(W-w)/2:(H-h)/2:shortest=1[{id}intro];"
             "[{id}bg2][{id}logo2]overlay=(W-w)/2:(H-h)/2:shortest=1[{id}outro];"
@@ -34,12 +35,13 @@ class BumpersStep:
             # The poster: every content frame up to the offset overwrites the image, so it
             # is the frame at the offset, or the last one of shorter content. trim ends the
             # branch there: a branch left open would make ffmpeg keep feeding it and queue the
-            # whole decoded clip in memory for the other one. scale converts for the JPEG
-            # encoder inside the branch; without it, the full range that JPEG wants is
+            # whole decoded clip in memory for the other one. The branch converts to JFIF
+            # (BT.601, full range) itself; without it, the full range that JPEG wants is
             # negotiated back through split onto the clip itself.
             f"[{{id}}still]setpts=PTS-STARTPTS,trim=end={POSTER_OFFSET_S + 0.5 / fps:.4f},"
-            "scale{poster};"
-            "[{id}intro][{id}main][{id}outro]concat=n=3:v=1:a=0,format=yuv420p{out}"
+            f"{POSTER_JPEG_FILTER}{{poster}};"
+            "[{id}intro][{id}main][{id}outro]concat=n=3:v=1:a=0,format=yuv420p,"
+            f"{BT709_FRAME_TAGS}{{out}}"
         )
         return Stage(graph=graph, inputs=(("-loop", "1", "-i", str(ctx.settings.logo_path)),),
                      final=True, poster=True)

@@ -27,7 +27,7 @@ class FusedStep:
             stage = part.stage(ctx, info, meta)
             meta.update(stage.meta)
             stages.append(stage)
-        return ctx.render(stages, source)
+        return ctx.render(stages, source, info)
 
 
 def fuse(steps: Sequence[Step], *, standalone: frozenset[str]) -> list[Step]:

@@ -10,6 +10,9 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from ..media import VideoInfo
+from ..media.source import source_filters, source_label
+
 POSTER_LABEL = "[poster]"
 
 
@@ -46,12 +49,14 @@ class Render:
     poster_label: str | None = None
 
 
-def compose(stages: Sequence[Stage], *, source: str) -> Render:
+def compose(stages: Sequence[Stage], *, source: str, info: VideoInfo) -> Render:
+    """One pass: ``source`` (probed as ``info``) through its source filters, then ``stages``."""
     inputs: list[str] = []
     for stage in stages:
         inputs += stage.source_options
     inputs += ["-i", source]
-    fragments, label, next_input = [], "[0:v]", 1
+    fragments = [f"{source_label(info)}{','.join(source_filters(info))}[src]"]
+    label, next_input = "[src]", 1
     for index, stage in enumerate(stages):
         extra = {f"x{n}": f"[{next_input + n}:v]" for n in range(len(stage.inputs))}
         for input_args in stage.inputs:

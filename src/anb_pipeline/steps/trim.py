@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..job import Job
-from ..media import VideoInfo
+from ..media import VideoInfo, probe
 from .base import StepContext
 from .graph import Stage
 
@@ -15,11 +15,16 @@ class TrimStep:
 
     def run(self, ctx: StepContext) -> Job:
         source = ctx.input_source()
+        info = probe(source)
+        if info.hidden_lead_in:
+            # A stream copy drops the MP4 edit list and the frames it hides come back; a
+            # decode honours it.
+            return ctx.render([self.stage(ctx, info, ctx.job.meta)], source, info)
         trimmed = ctx.workdir / "trimmed.mkv"
         # Alone, trim is a stream copy: no decode, no encode. The cut lands on a packet
         # boundary; resize re-applies the limit frame-exactly while it re-encodes anyway.
         # Matroska takes any codec ffmpeg can decode, so no input is refused for its container.
-        ctx.ffmpeg(["-i", source, "-map", "0:v:0", "-t", f"{ctx.settings.max_content_s:g}",
+        ctx.ffmpeg(["-i", source, "-map", f"0:{info.stream_index}", "-t", f"{ctx.settings.max_content_s:g}",
                     "-an", "-sn", "-dn", "-c:v", "copy", str(trimmed)])
         return ctx.job.advance(input_key=ctx.store_output(trimmed, "mkv"))
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from ..errors import ObjectNotFound
 from ..job import Job
 from ..media import probe
+from ..media.colour import POSTER_JPEG_FILTER
 from .base import POSTER_ENCODE, POSTER_OFFSET_S, StepContext
 
 
@@ -57,5 +58,6 @@ class UploadStep:
         poster = ctx.workdir / "poster.jpg"
         # -t: nothing after the target is read, let alone decoded.
         ctx.ffmpeg(["-t", f"{target_s + 1:.3f}", "-i", final,
-                    "-vf", f"select='lte(t,{target_s:.3f})'", *POSTER_ENCODE, str(poster)])
+                    "-vf", f"select='lte(t,{target_s:.3f})',{POSTER_JPEG_FILTER}",
+                    *POSTER_ENCODE, str(poster)])
         return poster

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..job import Job
 from ..media import ContentBox, VideoInfo
+from ..media.colour import OVERLAY_FORMAT
 from ..media.geometry import FRAME_HEIGHT, FRAME_WIDTH
 from .base import StepContext
 from .graph import Stage
@@ -27,6 +28,6 @@ class WatermarkStep:
         margin = max(4, int(min(box.width, box.height) * MARGIN_SHARE))
         x = f"{box.x + box.width - margin}-w"
         y = f"{box.y + box.height - margin}-h"
-        graph = (f"{{x0}}scale={mark_width}:-1[{{id}}mark];"
+        graph = (f"{{x0}}scale={mark_width}:-1:{OVERLAY_FORMAT}[{{id}}mark];"
                  f"{{src}}[{{id}}mark]overlay=x={x}:y={y}{{out}}")
         return Stage(graph=graph, inputs=(("-i", str(ctx.settings.watermark_path)),))
