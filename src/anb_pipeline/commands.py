@@ -75,7 +75,7 @@ def run_process(args: argparse.Namespace) -> int:
         probe(args.input)
     except NotAVideo as exc:
         # At once, before any worker starts: a file that is not a video never will be.
-        raise NotAVideo(f"{args.input.name}: {exc}") from None
+        raise NotAVideo(f"{args.input.name} is not a video: {exc}") from None
     process_file(Settings.from_env(), source=args.input, output=args.output)
     print(f"wrote {args.output}")
     return 0

@@ -111,7 +111,7 @@ async def _store_and_enqueue(
     try:
         info = await run_in_threadpool(probe, upload.file_path)
     except MediaError as exc:
-        raise ApiError(415, f"The file is not a video we can decode: {exc}") from None
+        raise ApiError(415, f"The upload is not a video: {exc}") from None
     new_id = str(uuid.uuid4())
     extension = stored_extension(info.format_name)
     key = f"{ORIGINALS_PREFIX}/{new_id}.{extension}"

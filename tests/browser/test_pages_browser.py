@@ -110,7 +110,7 @@ def test_a_player_uploads_and_plays_a_video_and_a_fan_votes_once(
     page.get_by_label("Title").fill("junk")
     page.get_by_label("Video file").set_input_files(junk)
     page.get_by_role("button", name="Upload", exact=True).click()
-    status.filter(has_text="not a video we can decode").wait_for()
+    status.filter(has_text="The upload is not a video").wait_for()
 
     page.goto("/rankings")
     assert ranking_votes(page, player) == "0"

@@ -19,6 +19,10 @@ def clip_problems(path: Path, *, settings: Settings, source_duration_s: float) -
     checks: list[tuple[bool, str]] = [
         (info.codec == "h264", f"codec is {info.codec}, not h264"),
         (info.pix_fmt == "yuv420p", f"pixel format is {info.pix_fmt}, not yuv420p"),
+        (info.colour.range == "tv", f"colour range is {info.colour.range}, not tv (limited)"),
+        (info.colour.matrix == "bt709", f"matrix is {info.colour.matrix}, not bt709"),
+        (info.colour.primaries == "bt709", f"primaries are {info.colour.primaries}, not bt709"),
+        (info.colour.transfer == "bt709", f"transfer is {info.colour.transfer}, not bt709"),
         ((info.width, info.height) == (FRAME_WIDTH, FRAME_HEIGHT),
          f"size is {info.width}x{info.height}, not {FRAME_WIDTH}x{FRAME_HEIGHT}"),
         (info.sample_aspect_ratio == 1, f"SAR is {info.sample_aspect_ratio}, not 1:1"),

@@ -71,17 +71,17 @@ def video_stream(container: av.container.InputContainer) -> av.video.stream.Vide
         if not stream.disposition & av.stream.Disposition.attached_pic:
             return stream
     if streams:
-        raise NotAVideo("the file's only picture is cover art (an attached picture), "
-                        "not a video")
-    raise NotAVideo("the file has no video stream")
+        raise NotAVideo("its only picture is cover art (an attached picture)")
+    raise NotAVideo("it has no video stream")
 
 
 def probe(path: Path | str) -> VideoInfo:
     """Facts of the video stream of ``path`` (a file or a URL).
 
     Raises NotAVideo when the file has no video stream other than cover art, when its
-    first frame does not decode, or when it holds a single picture (a still image); and
-    MediaError when a URL cannot be read (possibly transient).
+    first frame does not decode, or when it holds a single picture (a still image); its
+    message completes "the file is not a video: ...". Raises MediaError when a URL cannot
+    be read (possibly transient).
     """
     local = isinstance(path, Path) or "://" not in path
     try:
@@ -109,7 +109,7 @@ def probe(path: Path | str) -> VideoInfo:
         # strerror only: the full text names the file's path, which is nobody's business.
         reason = getattr(exc, "strerror", None) or type(exc).__name__
         if local or isinstance(exc, _FILE_FAULTS):
-            raise NotAVideo(f"the file is not a video we can decode ({reason})") from exc
+            raise NotAVideo(f"its data cannot be decoded ({reason})") from exc
         raise MediaError(f"the video could not be read ({reason})") from exc
 
 
@@ -125,8 +125,8 @@ def _first_frames(container: av.container.InputContainer,
         if len(frames) >= 2:
             return frames[0], hidden
     if not frames:
-        raise NotAVideo("the video stream has no decodable frame")
-    raise NotAVideo("the file holds a single picture, not a video")
+        raise NotAVideo("its video stream has no frame that decodes")
+    raise NotAVideo("it holds a single still picture")
 
 
 def _colour(stream: av.video.stream.VideoStream, frame: av.VideoFrame) -> Colour:
