@@ -42,8 +42,6 @@ CASES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "0.25 fps": (("-f", "lavfi", "-i", "testsrc2=s=320x180:r=1/4:d=8"), ("-pix_fmt", "yuv420p")),
     "240 fps": (("-f", "lavfi", "-i", "testsrc2=s=320x180:r=240:d=1"), ("-pix_fmt", "yuv420p")),
     "SAR 1000:1": (("-f", "lavfi", "-i", TESTSRC), ("-vf", "setsar=1000", "-pix_fmt", "yuv420p")),
-    "rotated portrait": (("-f", "lavfi", "-i", "testsrc2=s=180x320:r=30:d=2"),
-                         ("-metadata:s:v", "rotate=90", "-pix_fmt", "yuv420p")),
 }
 
 
@@ -52,6 +50,19 @@ def make_input(path: Path, input_args: tuple[str, ...], output_args: tuple[str, 
                     "-preset", "ultrafast", *output_args, "-movflags", "+faststart", str(path)],
                    check=True)
     return path
+
+
+def display_rotated(tmp_path: Path) -> Path:
+    """A phone portrait: stored landscape, turned upright by a display matrix. Only
+    -display_rotation on a stream copy writes one; ``-metadata rotate=90`` no longer does."""
+    stored = make_input(tmp_path / "stored.mp4",
+                        ("-f", "lavfi", "-i", "testsrc2=s=180x320:r=30:d=2,transpose=clock"),
+                        ("-pix_fmt", "yuv420p"))
+    phone = tmp_path / "phone.mov"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-display_rotation", "90",
+                    "-i", str(stored), "-c", "copy", str(phone)], check=True)
+    assert probe(phone).rotation in (90, -90, 270)
+    return phone
 
 
 def truncated(source: Path, path: Path) -> Path:
@@ -101,6 +112,7 @@ def test_hostile_inputs_end_processed_with_every_invariant(tmp_path: Path) -> No
               for n, (name, args) in enumerate(CASES.items())}
     whole = make_input(tmp_path / "whole.mp4", ("-f", "lavfi", "-i", TESTSRC), ("-pix_fmt", "yuv420p"))
     inputs["truncated MP4"] = truncated(whole, tmp_path / "cut.mp4")
+    inputs["rotated portrait"] = display_rotated(tmp_path)
     settings = settings_for(tmp_path)
     log = EventLog()
     pipeline = build_pipeline(settings, log)

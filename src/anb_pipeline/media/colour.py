@@ -104,9 +104,14 @@ def assumed_matrix(colour: Colour, *, height: int) -> str:
     return "bt709" if height >= HD_MIN_HEIGHT else "smpte170m"
 
 
-def conversion_filters(colour: Colour, *, height: int) -> list[str]:
-    """The filters that turn this source into limited-range BT.709; [] when it already is."""
+def conversion_filters(colour: Colour, *, width: int, height: int) -> list[str]:
+    """The filters that turn this source into limited-range BT.709; [] when it already is.
+
+    The result is 8-bit 4:2:0 where the size allows it, else 4:4:4 (zimg subsamples only
+    even sizes); the resize step makes the size even.
+    """
     matrix = assumed_matrix(colour, height=height)
+    pixels = "format=yuv420p" if width % 2 == 0 and height % 2 == 0 else "format=yuv444p"
     source = [f"min={_ZSCALE_MATRIX.get(matrix, '709')}",
               f"rin={'full' if colour.range == 'pc' or colour.rgb else 'limited'}"]
     if colour.hdr or colour.wide_gamut:
@@ -117,12 +122,12 @@ def conversion_filters(colour: Colour, *, height: int) -> list[str]:
         if colour.transfer == "smpte2084":
             # PQ reaches 10000 nits; HLG at a 100-nit nominal peak never leaves SDR range.
             chain.append(f"tonemap=mobius:param={TONEMAP_KNEE:g}:desat=0")
-        return [*chain, "zscale=t=709:m=709:r=limited", "format=yuv420p"]
+        return [*chain, "zscale=t=709:m=709:r=limited", pixels]
     if colour.rgb:
-        return ["zscale=m=709:r=limited", "format=yuv420p"]
+        return ["zscale=m=709:r=limited", pixels]
     if matrix == "bt709" and colour.range != "pc":
         return []
-    return [f"zscale={':'.join(source)}:m=709:r=limited", "format=yuv420p"]
+    return [f"zscale={':'.join(source)}:m=709:r=limited", pixels]
 
 
 def deinterlace_filter(field_order: str) -> str:

@@ -18,6 +18,8 @@ from .colour import Colour
 #: AVFieldOrder: 2 top field first (coded and displayed), 3 bottom, 4/5 mixed (coded order
 #: differs from display order; the display's first field is what a deinterlacer wants).
 FIELD_ORDERS = {2: "tff", 3: "bff", 4: "tff", 5: "bff"}
+#: Picture formats that animate when they hold more than one frame.
+IMAGE_ANIMATION_FORMATS = frozenset({"gif", "apng", "webp", "jpegxl_anim"})
 #: av errors that a file's own bytes cause; reading it again gives the same answer.
 _FILE_FAULTS = (av.error.InvalidDataError, av.error.DecoderNotFoundError,
                 av.error.DemuxerNotFoundError, av.error.PatchWelcomeError, av.error.EOFError,
@@ -115,8 +117,9 @@ def probe(path: Path | str) -> VideoInfo:
 
 def _first_frames(container: av.container.InputContainer,
                   stream: av.video.stream.VideoStream) -> tuple[av.VideoFrame, bool]:
-    """The first frame, after making sure a second one exists; and whether packets the
-    container marks as discarded (edit-list lead-in) precede it."""
+    """The first frame and whether packets the container marks as discarded (an edit
+    list's lead-in) precede it. Decodes a second frame when there is one: a single frame
+    from an image format is a still picture (NotAVideo)."""
     hidden = False
     frames: list[av.VideoFrame] = []
     for packet in container.demux(stream):
@@ -126,7 +129,17 @@ def _first_frames(container: av.container.InputContainer,
             return frames[0], hidden
     if not frames:
         raise NotAVideo("its video stream has no frame that decodes")
-    raise NotAVideo("it holds a single still picture")
+    if _is_image_format(container.format.name):
+        raise NotAVideo("it holds a single still picture")
+    # One frame in a video container (a 1 fps clip, a one-frame cut) is still a video.
+    return frames[0], hidden
+
+
+def _is_image_format(format_name: str) -> bool:
+    """ffmpeg's image demuxers: ``image2`` (by file name), ``*_pipe`` (by content), and the
+    animated-image formats, which hold a still when they hold one frame."""
+    return any(name == "image2" or name.endswith("_pipe") or name in IMAGE_ANIMATION_FORMATS
+               for name in format_name.split(","))
 
 
 def _colour(stream: av.video.stream.VideoStream, frame: av.VideoFrame) -> Colour:

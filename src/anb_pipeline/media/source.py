@@ -13,7 +13,7 @@ from .probe import VideoInfo
 def source_filters(info: VideoInfo) -> list[str]:
     """The filter chain, in order, from the decoded source to progressive BT.709 frames."""
     chain = [deinterlace_filter(info.field_order)] if info.field_order else []
-    chain += conversion_filters(info.colour, height=info.height)
+    chain += conversion_filters(info.colour, width=info.width, height=info.height)
     return [*chain, BT709_FRAME_TAGS]
 
 
