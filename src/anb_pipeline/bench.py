@@ -78,33 +78,55 @@ class VariantSummary:
                    cpu_ratios=[run.cpu_s / ref.cpu_s for run, ref in pairs])
 
 
-def generate_input(path: Path, *, seconds: float, width: int, height: int, fps: int) -> Path:
+#: An HDR10 phone clip: HEVC Main10, BT.2020 primaries and matrix, PQ transfer, tagged in
+#: the bitstream and the container.
+HDR_ENCODE = ("-vf", "format=gbrp,zscale=tin=709:pin=709:rin=full:t=smpte2084:p=bt2020"
+              ":m=bt2020nc:r=limited:npl=100,format=yuv420p10le",
+              "-c:v", "libx265", "-preset", "ultrafast", "-x265-params",
+              "log-level=error:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc",
+              "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc",
+              "-color_range", "tv")
+#: The HDR to SDR conversion written by hand (what the pipeline's colour path does for PQ):
+#: linearize at 100 nits, BT.2020 to BT.709 primaries, mobius roll-off, BT.709 out.
+HDR_REFERENCE_FILTERS = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=709,"
+                         "tonemap=mobius:param=0.9:desat=0,zscale=t=709:m=709:r=limited,"
+                         "format=yuv420p,")
+
+
+def generate_input(path: Path, *, seconds: float, width: int, height: int, fps: int,
+                   hdr: bool = False) -> Path:
+    video = HDR_ENCODE if hdr else ("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p")
     run_ffmpeg(["-f", "lavfi", "-i", f"testsrc2=s={width}x{height}:r={fps}:d={seconds:g}",
                 "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds:g}",
-                "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-                "-c:a", "aac", "-shortest", str(path)], timeout_s=RUN_TIMEOUT_S)
+                *video, "-c:a", "aac", "-shortest", str(path)], timeout_s=RUN_TIMEOUT_S)
     return path
 
 
-def reference_command(settings: Settings, *, source: Path, output: Path, fps: int) -> list[str]:
-    """The whole job written by hand as one ffmpeg pass, with the pipeline's encoder settings."""
+def reference_command(settings: Settings, *, source: Path, output: Path, fps: int,
+                      hdr: bool = False) -> list[str]:
+    """The whole job written by hand as one ffmpeg pass, with the pipeline's encoder settings
+    and BT.709 tags; with ``hdr``, the PQ to SDR conversion first."""
     card = f"color=c=black:s=1280x720:r={fps}:d={settings.bumper_s:g},setsar=1"
+    tags = "setparams=range=tv:colorspace=bt709:color_primaries=bt709:color_trc=bt709"
     graph = (
-        f"[0:v]scale=1280:720:force_original_aspect_ratio=decrease,setsar=1,"
+        f"[0:v]{HDR_REFERENCE_FILTERS if hdr else ''}"
+        "scale=1280:720:force_original_aspect_ratio=decrease,setsar=1,"
         f"pad=1280:720:(ow-iw)/2:(oh-ih)/2:black,fps={fps}[content];"
         "[1:v]scale=204:-1[mark];[content][mark]overlay=x=W-w-21:y=H-h-21[marked];"
         "[2:v]scale=480:-1,split[logo1][logo2];"
         f"{card}[bg1];{card}[bg2];"
         "[bg1][logo1]overlay=(W-w)/2:(H-h)/2:shortest=1[intro];"
         "[bg2][logo2]overlay=(W-w)/2:(H-h)/2:shortest=1[outro];"
-        "[intro][marked][outro]concat=n=3:v=1:a=0,format=yuv420p[v]"
+        f"[intro][marked][outro]concat=n=3:v=1:a=0,format=yuv420p,{tags}[v]"
     )
     return [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y",
             "-t", f"{settings.max_content_s:g}", "-i", str(source),
             "-i", str(settings.watermark_path), "-loop", "1", "-i", str(settings.logo_path),
             "-filter_complex", graph, "-map", "[v]", "-an", "-c:v", "libx264",
             "-preset", settings.video_preset, "-crf", str(settings.video_crf),
-            "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(output)]
+            "-pix_fmt", "yuv420p", "-color_range", "tv", "-colorspace", "bt709",
+            "-color_primaries", "bt709", "-color_trc", "bt709", "-movflags", "+faststart",
+            str(output)]
 
 
 class Window:
@@ -126,10 +148,11 @@ def _cpu_s() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def run_reference(settings: Settings, source: Path, output: Path, fps: int) -> Window:
+def run_reference(settings: Settings, source: Path, output: Path, fps: int,
+                  hdr: bool = False) -> Window:
     with Window() as window:
-        subprocess.run(reference_command(settings, source=source, output=output, fps=fps),
-                       check=True)
+        subprocess.run(reference_command(settings, source=source, output=output, fps=fps,
+                                         hdr=hdr), check=True)
     return window
 
 
@@ -206,7 +229,7 @@ def child_main(args: argparse.Namespace) -> None:
     """One run, in its own process; prints its measured window as JSON."""
     settings = Settings.from_env()
     if args.variant == "reference":
-        window = run_reference(settings, args.input, args.output, args.fps)
+        window = run_reference(settings, args.input, args.output, args.fps, args.hdr)
     elif args.variant == "moviepy":
         window = run_moviepy(settings, args.input, args.output, args.fps)
     else:
@@ -216,13 +239,14 @@ def child_main(args: argparse.Namespace) -> None:
 
 
 def measure(variant: str, *, source: Path, workdir: Path, env: dict[str, str], fps: int,
-            source_s: float) -> RunResult:
+            source_s: float, hdr: bool = False) -> RunResult:
     output = workdir / f"{variant}.mp4"
     stdout = workdir / f"{variant}.json"
     with open(stdout, "w") as out:
         child = subprocess.Popen(
             [sys.executable, "-m", "anb_pipeline.bench", "--child", variant, "--input",
-             str(source), "--output", str(output), "--fps", str(fps)],
+             str(source), "--output", str(output), "--fps", str(fps),
+             *(["--hdr"] if hdr else [])],
             env=env, stdout=out,
         )
         with TreeRssPeak(child.pid) as memory:
@@ -262,8 +286,8 @@ def table(summaries: list[VariantSummary]) -> str:
 def bench_pipeline(args: argparse.Namespace) -> int:
     if args.rounds < 1:
         raise SystemExit("anb bench pipeline: --rounds must be 1 or more")
-    variants = [v for v in VARIANTS if v != "moviepy" or
-                (args.moviepy and importlib.util.find_spec("moviepy") is not None)]
+    variants = [v for v in VARIANTS if v != "moviepy" or (
+        args.moviepy and not args.hdr and importlib.util.find_spec("moviepy") is not None)]
     server, endpoint = start_emulator()
     env = {**os.environ, **EMULATOR_CREDENTIALS, "ANB_BROKER_URL": "sqs://",
            "ANB_AWS_ENDPOINT_URL": endpoint, "ANB_STORAGE_URL": "s3://anb-bench/media",
@@ -272,7 +296,8 @@ def bench_pipeline(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="anb-bench-") as tmp:
             workdir = Path(tmp)
             source = generate_input(workdir / "input.mp4", seconds=args.seconds,
-                                    width=args.width, height=args.height, fps=args.fps)
+                                    width=args.width, height=args.height, fps=args.fps,
+                                    hdr=args.hdr)
             fps = min(args.fps, Settings.from_env(env).max_fps)
             runs: dict[str, list[RunResult]] = {variant: [] for variant in variants}
             # Rounds interleave the variants, so drift in the machine's speed hits them all.
@@ -282,24 +307,27 @@ def bench_pipeline(args: argparse.Namespace) -> int:
                         continue  # over ten times slower: one run says enough
                     print(f"round {round_}: running {variant}...", file=sys.stderr, flush=True)
                     runs[variant].append(measure(variant, source=source, workdir=workdir,
-                                                 env=env, fps=fps, source_s=args.seconds))
+                                                 env=env, fps=fps, source_s=args.seconds,
+                                                 hdr=args.hdr))
     finally:
         server.stop()
     summaries = [VariantSummary.of(runs[variant], runs["reference"]) for variant in variants]
-    report = (f"Input: {args.seconds:g} s {args.width}x{args.height} {args.fps} fps H.264 "
+    kind = "HDR10 (PQ, BT.2020) HEVC Main10" if args.hdr else "H.264"
+    report = (f"Input: {args.seconds:g} s {args.width}x{args.height} {args.fps} fps {kind} "
               f"with audio. Rounds: {args.rounds} (seconds are medians, ratios are medians of "
               f"each round's ratio to that round's reference; MoviePy runs once, in the first "
               f"round).\nMachine: {machine_description()}\n\n"
               f"{table(summaries)}\n")
     print(report)
     if args.write_doc:
-        write_doc(args.write_doc, report)
+        write_doc(args.write_doc, report, section="pipeline-bench-hdr" if args.hdr
+                  else "pipeline-bench")
     return 0 if all(not summary.problems for summary in summaries) else 1
 
 
-def write_doc(path: Path, report: str) -> None:
-    """Replace the generated section of the benchmarks document, keep the prose around it."""
-    start, end = "<!-- pipeline-bench:start -->", "<!-- pipeline-bench:end -->"
+def write_doc(path: Path, report: str, *, section: str = "pipeline-bench") -> None:
+    """Replace a generated section of the benchmarks document, keep the prose around it."""
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
     text = path.read_text() if path.exists() else f"{start}\n{end}\n"
     before, _, rest = text.partition(start)
     _, _, after = rest.partition(end)
@@ -318,6 +346,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                           help="runs of each variant, interleaved; the table shows medians")
     pipeline.add_argument("--no-moviepy", dest="moviepy", action="store_false",
                           help="skip the MoviePy run (it is skipped anyway if not installed)")
+    pipeline.add_argument("--hdr", action="store_true",
+                          help="an HDR10 (PQ) input; the reference converts it to SDR by hand")
     pipeline.add_argument("--write-doc", type=Path, help="update this markdown file")
     pipeline.set_defaults(handler=bench_pipeline)
 
@@ -328,6 +358,7 @@ def main() -> None:
     parser.add_argument("--input", type=Path, required=True)
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--fps", type=int, required=True)
+    parser.add_argument("--hdr", action="store_true")
     child_main(parser.parse_args())
 
 
