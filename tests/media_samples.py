@@ -62,6 +62,29 @@ def patch_video(path: Path, png: Path, *, filters: str, encode: tuple[str, ...],
     return path
 
 
+def make_not_a_video(tmp_path: Path, kind: str) -> Path:
+    """A still picture (png, jpeg, webp, bmp, tiff) or a song whose only picture is its
+    cover (mp3 with cover: ID3 APIC; m4a with cover: covr; flac with cover: PICTURE)."""
+    cover = tmp_path / "cover.jpg"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=300x300", "-frames:v", "1", str(cover))
+    song = ("-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-i", str(cover),
+            "-map", "0:a", "-map", "1:v", "-c:v", "copy", "-disposition:v:0", "attached_pic")
+    stills = {"png": "png", "jpeg": "jpg", "webp": "webp", "bmp": "bmp", "tiff": "tiff"}
+    if kind in stills:
+        path = tmp_path / f"photo.{stills[kind]}"
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360", "-frames:v", "1", str(path))
+    elif kind == "mp3 with cover":
+        path = tmp_path / "song.mp3"
+        ffmpeg(*song, "-c:a", "libmp3lame", "-id3v2_version", "3", str(path))
+    elif kind == "m4a with cover":
+        path = tmp_path / "song.m4a"
+        ffmpeg(*song, "-c:a", "aac", str(path))
+    else:
+        path = tmp_path / "song.flac"
+        ffmpeg(*song, "-c:a", "flac", str(path))
+    return path
+
+
 def _central(box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
     x0, y0, x1, y1 = box
     return (int(x0 + (x1 - x0) * 0.3), int(y0 + (y1 - y0) * 0.3),

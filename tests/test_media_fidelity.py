@@ -20,10 +20,18 @@ import pytest
 from PIL import Image, ImageChops, ImageStat
 
 from anb_pipeline import MediaError, MediaUndecodable, NotAVideo, PipelineEvent, Settings
+from anb_pipeline.dlq import DeadLetterQueue
 from anb_pipeline.media import ffmpeg_exe, probe, run_ffmpeg
 from anb_pipeline.media.invariants import clip_problems
 from anb_pipeline.media.source import source_filters
-from helpers import EventLog, build_pipeline, quick_settings, run_until_final, start_video
+from helpers import (
+    EventLog,
+    build_pipeline,
+    quick_settings,
+    run_until_final,
+    sqs_settings,
+    start_video,
+)
 from media_samples import (
     EXPECTED,
     MARKERS,
@@ -32,6 +40,7 @@ from media_samples import (
     frame_at,
     idet_interlaced_share,
     image_patches,
+    make_not_a_video,
     patch_png,
     patch_video,
     worst_error,
@@ -127,8 +136,10 @@ def test_sdr_sources_of_any_range_and_matrix_come_out_limited_bt709(
     # clip_problems includes yuv420p and the range/matrix/primaries/transfer tags.
     assert clip_problems(run.clip, settings=run.settings, source_duration_s=2) == []
     clip = clip_patches(run.clip, t_s=CONTENT_T_S)
-    assert worst_error(clip, EXPECTED)[0] <= SDR_LEVELS, clip
     poster = image_patches(run.poster)
+    print(f"\n{case}: clip worst {worst_error(clip, EXPECTED)}, "
+          f"poster worst {worst_error(poster, EXPECTED)}")
+    assert worst_error(clip, EXPECTED)[0] <= SDR_LEVELS, clip
     assert worst_error(poster, EXPECTED)[0] <= POSTER_LEVELS, poster
     # The intro card's black is limited-range black.
     intro = frame_at(run.clip, 0.5)
@@ -182,12 +193,15 @@ def test_hdr_comes_out_as_sdr_bt709_like_zscales_conversion(
     assert clip_problems(run.clip, settings=run.settings, source_duration_s=2) == []
     clip = clip_patches(run.clip, t_s=CONTENT_T_S)
     expected = clip_patches(reference, t_s=1.0)
+    poster = image_patches(run.poster)
+    print(f"\n{case}: clip {clip}\n  worst against zscale {worst_error(clip, expected)}, "
+          f"poster worst {worst_error(poster, expected)}")
     assert worst_error(clip, expected)[0] <= HDR_LEVELS, (clip, expected)
     for neutral, floor in (("white", 225), ("gray", 120)):
         red, green, blue = clip[neutral]
         assert max(red, green, blue) - min(red, green, blue) <= NEUTRAL_LEVELS, clip[neutral]
         assert min(red, green, blue) >= floor, clip[neutral]
-    assert worst_error(image_patches(run.poster), expected)[0] <= POSTER_LEVELS
+    assert worst_error(poster, expected)[0] <= POSTER_LEVELS
 
 
 def interlaced(path: Path, *, order: str, encode: tuple[str, ...]) -> Path:
@@ -220,7 +234,32 @@ def test_interlaced_sources_are_deinterlaced(tmp_path: Path, case: str) -> None:
 
     assert run.final.kind == "pipeline_done", run.final.error
     assert clip_problems(run.clip, settings=run.settings, source_duration_s=2) == []
-    assert idet_interlaced_share(run.clip, start_s=2, end_s=4) <= 0.02
+    share = idet_interlaced_share(run.clip, start_s=2, end_s=4)
+    print(f"\n{case}: idet on the clip's content finds {share:.1%} interlaced frames")
+    assert share <= 0.02
+
+
+@pytest.mark.parametrize("case", ["full range", "HLG", "interlaced"])
+def test_stepwise_content_equals_fused_content(
+    tmp_path: Path, png: Path, hdr_sources: dict[str, Path], case: str
+) -> None:
+    """Done-when 8 beyond edit lists: every step on its own pass shows the same picture."""
+    if case == "full range":
+        extension, filters, encode = SDR_SOURCES["webcam MJPEG AVI, full range BT.601 (yuvj420p)"]
+        source = patch_video(tmp_path / f"in.{extension}", png, filters=filters, encode=encode)
+    elif case == "HLG":
+        source = hdr_sources["iPhone HLG HEVC Main10 MOV with AAC"]
+    else:
+        source = interlaced(tmp_path / "in.mp4", order="tff",
+                            encode=INTERLACED["AVCHD-like H.264 PAFF MP4, top field first"][2])
+
+    fused = content_frames(process(tmp_path, source, name="f").clip, bumper_s=2)
+    stepwise = content_frames(process(tmp_path, source, fuse=False, name="s").clip, bumper_s=2)
+
+    assert len(fused) == len(stepwise) > 0
+    worst = max(difference(a, b) for a, b in zip(fused, stepwise, strict=True))
+    print(f"\n{case}: {len(fused)} content frames, worst mean luma difference {worst:.2f}")
+    assert worst < 4
 
 
 def test_progressive_and_ordinary_sdr_input_gets_no_extra_filter(tmp_path: Path) -> None:
@@ -273,27 +312,6 @@ def udta_first(source: Path, target: Path) -> Path:
     data[start + 8:start + size] = b"".join(box for kind in order for box in children[kind])
     target.write_bytes(data)
     return target
-
-
-def make_not_a_video(tmp_path: Path, kind: str) -> Path:
-    cover = tmp_path / "cover.jpg"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=300x300", "-frames:v", "1", str(cover))
-    song = ("-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-i", str(cover),
-            "-map", "0:a", "-map", "1:v", "-c:v", "copy", "-disposition:v:0", "attached_pic")
-    stills = {"png": "png", "jpeg": "jpg", "webp": "webp", "bmp": "bmp", "tiff": "tiff"}
-    if kind in stills:
-        path = tmp_path / f"photo.{stills[kind]}"
-        ffmpeg("-f", "lavfi", "-i", "testsrc2=size=640x360", "-frames:v", "1", str(path))
-    elif kind == "mp3 with cover":
-        path = tmp_path / "song.mp3"
-        ffmpeg(*song, "-c:a", "libmp3lame", "-id3v2_version", "3", str(path))
-    elif kind == "m4a with cover":
-        path = tmp_path / "song.m4a"
-        ffmpeg(*song, "-c:a", "aac", str(path))
-    else:
-        path = tmp_path / "song.flac"
-        ffmpeg(*song, "-c:a", "flac", str(path))
-    return path
 
 
 NOT_VIDEOS = ["png", "jpeg", "webp", "bmp", "tiff", "mp3 with cover", "m4a with cover",
@@ -354,6 +372,23 @@ def test_a_file_that_cannot_decode_is_dead_lettered_at_once_with_one_sentence(
     error = run.final.error or ""
     assert error.startswith("NotAVideo: ") and "\n" not in error and len(error) <= 200, error
     assert "@ 0x" not in error and "ffmpeg" not in error
+
+
+def test_on_sqs_an_undecodable_file_is_in_the_dlq_after_one_attempt_with_its_reason(
+    aws_endpoint: str, namespace: str, tmp_path: Path
+) -> None:
+    log = EventLog()
+    pipeline = build_pipeline(sqs_settings(endpoint=aws_endpoint, namespace=namespace), log)
+    source = make_not_a_video(tmp_path, "mp3 with cover")
+    start_video(pipeline, source, "song")
+
+    final = run_until_final(pipeline, log, ["song"])["song"]
+
+    assert final.kind == "pipeline_dead_lettered"
+    assert final.attempt == 1 and len(log.of("song", "step_started")) == 1
+    [letter] = DeadLetterQueue(pipeline.broker).letters()
+    assert (letter.video_id, letter.attempts) == ("song", 1)
+    assert letter.error.endswith("NotAVideo: its only picture is cover art (an attached picture)")
 
 
 def test_ffmpeg_reporting_invalid_input_data_is_a_permanent_error(tmp_path: Path) -> None:

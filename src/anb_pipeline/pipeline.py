@@ -98,9 +98,20 @@ class MediaPipeline:
             actor_name=f"{STEP_ACTOR_PREFIX}{step.name}", broker=self.broker,
             queue_name=self.settings.queue_name, max_retries=self.settings.max_retries,
             min_backoff=self.settings.min_backoff_ms, max_backoff=self.settings.max_backoff_ms,
-            time_limit=time_limit_ms, throws=(PermanentMediaError,),
+            time_limit=time_limit_ms, retry_when=self.should_retry,
         )
         return declare(perform)
+
+    def should_retry(self, retries_so_far: int, exception: BaseException) -> bool:
+        """Dramatiq's ``retry_when``: a PermanentMediaError (the file itself cannot be
+        processed) fails on its first attempt; anything else gets ``max_retries`` retries.
+
+        Not ``throws``: Retries records the traceback only on this path, and the dead letter
+        shows its last line (the error) instead of a bare redrive note.
+        """
+        if isinstance(exception, PermanentMediaError):
+            return False
+        return retries_so_far < self.settings.max_retries
 
     def run_step(self, step: Step, job: Job) -> Job:
         if self.settings.work_dir is not None:

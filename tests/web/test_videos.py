@@ -20,6 +20,7 @@ from anb_web.db import Database
 from anb_web.models import Video, Vote
 from anb_web.settings import WebSettings
 from anb_web.sink import DatabaseSink
+from media_samples import make_not_a_video
 
 from .conftest import bearer, publish, signup, upload
 
@@ -328,3 +329,19 @@ def test_votes_are_counted_in_the_owner_list(
     assert item["processing_status"] == "processed"
     assert client.get(item["processed_url"]).content == b"processed clip"
     assert database.call(lambda session: session.scalar(sa.select(sa.func.count(Vote.id)))) == 1
+
+
+@pytest.mark.parametrize("kind", ["png", "jpeg", "mp3 with cover", "m4a with cover"])
+def test_a_still_picture_or_a_song_with_cover_art_is_415_and_keeps_nothing(
+    client: TestClient, pipeline: MediaPipeline, database: Database, tmp_path: Path, kind: str
+) -> None:
+    source = make_not_a_video(tmp_path, kind)
+    token = signup(client, "photographer")
+    response = upload(client, token, source, title="not a clip")
+    assert response.status_code == 415
+    detail = response.json()["detail"]
+    assert detail.startswith("The upload is not a video: ")
+    assert "single still picture" in detail or "only picture is cover art" in detail
+    assert pipeline.storage.list("") == []
+    assert video_count(database) == 0
+    assert queued_messages(pipeline) == 0
