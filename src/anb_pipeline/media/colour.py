@@ -46,8 +46,7 @@ BT709_FRAME_TAGS = "setparams=range=tv:colorspace=bt709:color_primaries=bt709:co
 BT709_STREAM_TAGS = ("-color_range", "tv", "-colorspace", "bt709",
                      "-color_primaries", "bt709", "-color_trc", "bt709")
 #: BT.709 limited range to what a JPEG (JFIF) holds: BT.601 matrix, full range.
-POSTER_JPEG_FILTER = ("scale=in_color_matrix=bt709:in_range=tv:out_color_matrix=bt601"
-                      ":out_range=pc:flags=accurate_rnd+full_chroma_int,format=yuvj420p")
+POSTER_JPEG_FILTER = "zscale=min=709:rin=limited:m=470bg:r=full,format=yuvj420p"
 
 #: scale options for an RGBA picture laid over the video (logo, watermark): BT.709 limited
 #: range with alpha, so overlay does not convert it with its BT.601 default.
