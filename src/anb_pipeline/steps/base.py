@@ -38,7 +38,7 @@ class StepContext:
         """The input as ffmpeg should open it: read in place, never downloaded whole."""
         # The URL must outlive every ffmpeg call of the step.
         return self.storage.read_url(self.job.input_key,
-                                     expires_s=self.settings.ffmpeg_timeout_s * 2 + 60)
+                                     expires_s=self.settings.step_time_limit_s)
 
     def store_output(self, path: Path, extension: str) -> str:
         """Store ``path`` at the step's deterministic artifact key and return the key."""
