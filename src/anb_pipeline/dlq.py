@@ -21,12 +21,19 @@ import dramatiq
 from .brokers.heartbeat import change_visibility
 from .brokers.sqs import FOREIGN_REASON_ATTRIBUTE, SafeSQSBroker
 from .errors import ConfigurationError
-from .messages import REASON_OPTION, RUN_OPTION, decode_body, job_of, step_name
+from .messages import (
+    FAILED_STEP_OPTION,
+    REASON_OPTION,
+    RUN_OPTION,
+    decode_body,
+    job_of,
+    step_name,
+)
 
 #: How long listed messages stay hidden from other readers while a listing runs.
 LIST_VISIBILITY_S = 30
 #: Options that belong to a failed run; a redriven message starts without them.
-RUN_OPTIONS = ("retries", "traceback", "requeue_timestamp", REASON_OPTION)
+RUN_OPTIONS = ("retries", "traceback", "requeue_timestamp", REASON_OPTION, FAILED_STEP_OPTION)
 #: How much of a foreign body a listing shows.
 PREVIEW_BYTES = 48
 
@@ -167,7 +174,8 @@ class DeadLetterQueue:
         return DeadLetter(
             message_id=message.message_id,
             video_id=str(job_of(message).get("video_id", "")),
-            step=step_name(message.actor_name) or message.actor_name,
+            step=str(message.options.get(FAILED_STEP_OPTION)
+                     or step_name(message.actor_name) or message.actor_name),
             error=describe_failure(message.options, receive_count=receive_count),
             attempts=int(message.options.get("retries", 0)) or 1,
             dead_lettered_at_ms=sent_at_ms, receive_count=receive_count, size_bytes=size_bytes,

@@ -7,6 +7,8 @@ job (``Job.to_message()``, a dict with ``video_id``). Options the framework sets
 - ``dead_letter_reason`` (:data:`REASON_OPTION`): why a message was dead-lettered without
   raising (poison, a hand-off that can never fit, an unknown actor);
 - ``anb_final_job`` (:data:`FINAL_JOB_OPTION`): the last step's result, for ``pipeline_done``;
+- ``anb_failed_step`` (:data:`FAILED_STEP_OPTION`): on a dead letter, the configured step
+  that failed (a fused actor's part, see :func:`failed_step`);
 - ``anb_run`` (:data:`RUN_OPTION`): how many times the video's pipeline was restarted
   (redrive, try again, reconcile), which orders its events without comparing clocks.
 """
@@ -30,6 +32,8 @@ REASON_OPTION = "dead_letter_reason"
 RUN_OPTION = "anb_run"
 #: Set on an exception by a fused step: which of its parts failed.
 FAILED_STEP_ATTRIBUTE = "anb_failed_step"
+#: Set on a dead-lettered message: the configured step its failure belongs to.
+FAILED_STEP_OPTION = "anb_failed_step"
 #: Error texts are for people: long enough to say what failed, short enough to store.
 MAX_ERROR_CHARS = 1000
 

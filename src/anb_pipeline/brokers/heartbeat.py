@@ -56,6 +56,10 @@ class VisibilityHeartbeat:
         with self._lock:
             self._handles.add(receipt_handle)
 
+    def tracks(self, receipt_handle: str) -> bool:
+        with self._lock:
+            return receipt_handle in self._handles
+
     def forget(self, receipt_handle: str) -> None:
         with self._lock:
             self._handles.discard(receipt_handle)

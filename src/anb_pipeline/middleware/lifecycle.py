@@ -21,6 +21,7 @@ from dramatiq.middleware import CurrentMessage, Middleware, MiddlewareError
 
 from ..events import EventKind, EventSink, PipelineEvent, event_order
 from ..messages import (
+    FAILED_STEP_OPTION,
     FINAL_JOB_OPTION,
     REASON_OPTION,
     RUN_OPTION,
@@ -86,15 +87,17 @@ class LifecycleEvents(Middleware):
             error = describe(exception)
             self._emit("step_failed", message, step, attempt, seconds=seconds, error=error)
             if message.failed:
+                message.options[FAILED_STEP_OPTION] = failed_step(step, exception)
                 try:
-                    self._emit("pipeline_dead_lettered", message, failed_step(step, exception),
-                               attempt, error=error)
+                    self._emit("pipeline_dead_lettered", message,
+                               message.options[FAILED_STEP_OPTION], attempt, error=error)
                 except Exception:
                     self._redo_later(broker, message, kind="pipeline_dead_lettered")
             return
         self._emit("step_finished", message, step, attempt, seconds=seconds)
         if message.failed:
             # The step worked but its hand-off could not be sent (see the SQS broker).
+            message.options[FAILED_STEP_OPTION] = parts(step)[-1]
             self._emit("pipeline_dead_lettered", message, parts(step)[-1], attempt,
                        error=message.options.get(REASON_OPTION, "the hand-off failed"))
             return
@@ -131,6 +134,7 @@ class LifecycleEvents(Middleware):
         if message.failed:
             error = message.options.get(REASON_OPTION, "skipped")
             attempt = message.options.get("retries", 0) + 1
+            message.options[FAILED_STEP_OPTION] = parts(step)[0]
             self._emit("pipeline_dead_lettered", message, parts(step)[0], attempt, error=error)
 
     def _emit(self, kind: EventKind, message: dramatiq.MessageProxy, step: str, attempt: int,
