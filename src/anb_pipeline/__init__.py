@@ -12,7 +12,7 @@ from .errors import (
     StorageError,
     StorageUnavailable,
 )
-from .events import EventSink, PipelineEvent, VideoState
+from .events import EventSink, PipelineEvent, VideoState, WorkerBeat
 from .job import Job
 from .pipeline import MediaPipeline
 from .settings import Settings
@@ -40,5 +40,6 @@ __all__ = [
     "StorageError",
     "StorageUnavailable",
     "VideoState",
+    "WorkerBeat",
     "open_storage",
 ]

@@ -77,6 +77,30 @@ class EventSink(Protocol):
     def emit(self, event: PipelineEvent) -> None: ...
 
 
+@dataclasses.dataclass(frozen=True)
+class WorkerBeat:
+    """A consumer's sign of life, sent every ``BEAT_INTERVAL_S`` by SQS workers.
+
+    ``worker_id`` is ``host:pid``; ``last_receive_at`` is the wall-clock time (seconds
+    since the epoch, the worker's clock) of its last receive call that SQS answered, None
+    before the first; ``at`` is when the beat was sent; ``free_slots`` of ``slots`` are
+    ready for a message.
+    """
+
+    worker_id: str
+    queue: str
+    last_receive_at: float | None
+    free_slots: int
+    slots: int
+    at: float = dataclasses.field(default_factory=time.time)
+
+
+class WorkerRegistry(Protocol):
+    """A sink that also keeps the workers' beats (the web tier's database sink does)."""
+
+    def record_worker(self, beat: WorkerBeat) -> None: ...
+
+
 class VideoState(enum.Enum):
     """What a sink knows of a video, for deciding whether its messages still matter."""
 
@@ -135,6 +159,12 @@ class FanoutSink:
     def emit(self, event: PipelineEvent) -> None:
         for sink in self.sinks:
             sink.emit(event)
+
+    def record_worker(self, beat: WorkerBeat) -> None:
+        for sink in self.sinks:
+            record = getattr(sink, "record_worker", None)
+            if record is not None:
+                record(beat)
 
     def video_state(self, video_id: str) -> VideoState:
         """GONE if any sink says so, else DONE if any says so, else ACTIVE."""

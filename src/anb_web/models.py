@@ -145,6 +145,22 @@ class Vote(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class WorkerRecord(Base):
+    """A worker's last beat (``anb_pipeline.events.WorkerBeat``), for ``anb status``."""
+
+    __tablename__ = "workers"
+
+    #: ``host:pid``.
+    worker_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(255))
+    #: Epoch seconds (the worker's clock) of its last answered receive; None before one.
+    last_receive_at: Mapped[float | None] = mapped_column(Float)
+    #: Epoch seconds (the worker's clock) of its last beat.
+    last_beat_at: Mapped[float] = mapped_column(Float, index=True)
+    free_slots: Mapped[int] = mapped_column(Integer)
+    slots: Mapped[int] = mapped_column(Integer)
+
+
 class RevokedToken(Base):
     """A token logged out before it expired; kept until then, so a replay gets 401."""
 

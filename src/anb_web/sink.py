@@ -19,18 +19,20 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import and_, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from anb_pipeline import Job, PipelineEvent, Settings, Storage, VideoState, open_storage
+from anb_pipeline import Job, PipelineEvent, Settings, Storage, VideoState, WorkerBeat, open_storage
 
 from .db import Database, make_engine
-from .models import Video, VideoStep
+from .models import Video, VideoStep, WorkerRecord
 from .settings import database_url_from_env
 
 logger = logging.getLogger(__name__)
 
+#: Beats older than this are swept (a worker that is gone for a day is forgotten), seconds.
+WORKER_RECORD_TTL_S = 86400
 #: A worker applies one event at a time per thread: a small pool is plenty.
 SINK_POOL_SIZE = 2
 
@@ -71,6 +73,22 @@ class DatabaseSink:
         if status is None:
             return VideoState.GONE
         return VideoState.DONE if status == "processed" else VideoState.ACTIVE
+
+    def record_worker(self, beat: WorkerBeat) -> None:
+        """Keep the worker's last beat (one row per ``host:pid``); sweep day-old rows."""
+        values = {"queue": beat.queue, "last_receive_at": beat.last_receive_at,
+                  "last_beat_at": beat.at, "free_slots": beat.free_slots, "slots": beat.slots}
+
+        def record(session: Session) -> None:
+            updated = session.execute(update(WorkerRecord)
+                                      .where(WorkerRecord.worker_id == beat.worker_id)
+                                      .values(**values))
+            if not updated.rowcount:  # type: ignore[attr-defined]
+                session.execute(insert(WorkerRecord).values(worker_id=beat.worker_id, **values))
+            session.execute(delete(WorkerRecord).where(
+                WorkerRecord.last_beat_at < beat.at - WORKER_RECORD_TTL_S))
+
+        self.database.call(record)
 
     def _handlers(self) -> dict[str, Callable[..., bool]]:
         return {

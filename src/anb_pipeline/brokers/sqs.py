@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 import time
 from base64 import b64encode
@@ -44,6 +46,7 @@ from dramatiq_sqs.broker import MAX_DELAY_SECONDS, MAX_MESSAGE_SIZE_BYTES, MAX_P
 from dramatiq_sqs.exceptions import MessageTooLarge
 
 from ..errors import BrokerUnavailable
+from ..events import WorkerBeat
 from ..messages import REASON_OPTION, decode_body
 from ..settings import Settings
 from .heartbeat import VisibilityHeartbeat, change_visibility
@@ -63,6 +66,8 @@ STALL_POLLS = 3
 #: The DLQ message attribute that says why a foreign body was dead-lettered.
 FOREIGN_REASON_ATTRIBUTE = "anb_dead_letter_reason"
 MAX_REASON_CHARS = 1000
+#: How often a consumer reports a WorkerBeat (``anb status`` shows them), in seconds.
+BEAT_INTERVAL_S = 15.0
 #: Pause between two looks at the queue's counters in ``join``, in seconds.
 JOIN_POLL_S = 1.0
 
@@ -155,8 +160,15 @@ class SafeSQSBroker(SQSBroker):
             visibility_timeout_s=self.settings.visibility_timeout_s,
             take_failed_handoff=self._take_failed_handoff,
             max_hold_s=self.settings.step_time_limit_s + self.settings.visibility_timeout_s,
-            actors=self.actors,
+            actors=self.actors, on_beat=self._beat,
         )
+
+    def _beat(self, beat: WorkerBeat) -> None:
+        # Only middleware that define the hook: Broker.emit_after would log every other.
+        for middleware in self.middleware:
+            hook = getattr(middleware, "after_worker_beat", None)
+            if hook is not None:
+                hook(self, beat)
 
     def join(self, queue_name: str, *, timeout: int | None = None) -> None:
         """Wait until the queue holds no visible, delayed or in-flight message.
@@ -242,7 +254,7 @@ class SafeSQSConsumer(dramatiq.Consumer):
     def __init__(
         self, *, client: Any, queue_url: str, dlq_url: str, prefetch: int, wait_time_s: int,
         visibility_timeout_s: int, take_failed_handoff: Any, max_hold_s: float,
-        actors: Mapping[str, Any],
+        actors: Mapping[str, Any], on_beat: Callable[[WorkerBeat], None],
     ) -> None:
         self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
         self.client = client
@@ -261,6 +273,9 @@ class SafeSQSConsumer(dramatiq.Consumer):
         self.slots = SlotTable(capacity=self.prefetch)
         #: Wall-clock time of the last receive call that SQS answered (``anb status``).
         self.last_receive_at: float | None = None
+        self.on_beat = on_beat
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._next_beat = 0.0
         self.watchdog = ConsumerWatchdog(
             consumer=self, max_hold_s=max_hold_s,
             stall_after_s=STALL_POLLS * (wait_time_s + SQS_READ_MARGIN_S),
@@ -388,6 +403,15 @@ class SafeSQSConsumer(dramatiq.Consumer):
         finally:
             for message in messages:
                 self._release(message)
+
+    def report(self) -> None:
+        """Send a WorkerBeat at most every ``BEAT_INTERVAL_S`` (called by the watchdog)."""
+        if time.monotonic() < self._next_beat:
+            return
+        self._next_beat = time.monotonic() + BEAT_INTERVAL_S
+        self.on_beat(WorkerBeat(worker_id=self.worker_id, queue=self.queue_url.rsplit("/", 1)[-1],
+                                last_receive_at=self.last_receive_at,
+                                free_slots=self.slots.free(), slots=self.slots.capacity))
 
     def release_leaked(self, receipt_handle: str) -> None:
         """Free a slot the watchdog found held past any step's time limit."""

@@ -64,6 +64,8 @@ class Watched(Protocol):
 
     def release_leaked(self, receipt_handle: str) -> None: ...
 
+    def report(self) -> None: ...
+
 
 def exit_stalled() -> None:
     # os._exit, not sys.exit: the stuck thread would keep an orderly exit waiting forever.
@@ -103,6 +105,7 @@ class ConsumerWatchdog:
         self._stopped.set()
 
     def check(self) -> None:
+        self.consumer.report()
         for handle in self.consumer.slots.held_longer_than(self.max_hold_s):
             self.logger.error("A received message was held for over %.0f s and never settled; "
                               "releasing its slot (it comes back by its visibility timeout).",

@@ -19,7 +19,7 @@ from typing import Any
 import dramatiq
 from dramatiq.middleware import CurrentMessage, Middleware, MiddlewareError
 
-from ..events import EventKind, EventSink, PipelineEvent, event_order
+from ..events import EventKind, EventSink, PipelineEvent, WorkerBeat, event_order
 from ..messages import (
     FAILED_STEP_OPTION,
     FINAL_JOB_OPTION,
@@ -47,6 +47,17 @@ class LifecycleEvents(Middleware):
         self.steps = steps
         self._started: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
+
+    def after_worker_beat(self, broker: dramatiq.Broker, beat: WorkerBeat) -> None:
+        """A consumer's sign of life (see the SQS broker), for sinks that keep them."""
+        record = getattr(self.sink, "record_worker", None)
+        if record is None:
+            return
+        try:
+            record(beat)
+        except Exception:
+            self.logger.warning("Could not record worker %s's beat.", beat.worker_id,
+                                exc_info=True)
 
     def before_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any],
                        delay: int | None) -> None:

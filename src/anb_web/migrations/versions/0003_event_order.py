@@ -1,5 +1,8 @@
-"""Event order: a video's worker events are ordered by their place in the pipeline
-(run, step position, attempt, phase), not by the clocks of the workers that sent them.
+"""Event order and worker beats.
+
+A video's worker events are ordered by their place in the pipeline (run, step position,
+attempt, phase), not by the clocks of the workers that sent them; each SQS worker's last
+beat is kept for ``anb status``.
 
 Revision ID: 0003
 Revises: 0002
@@ -18,6 +21,17 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "workers",
+        sa.Column("worker_id", sa.String(255), nullable=False),
+        sa.Column("queue", sa.String(255), nullable=False),
+        sa.Column("last_receive_at", sa.Float(), nullable=True),
+        sa.Column("last_beat_at", sa.Float(), nullable=False),
+        sa.Column("free_slots", sa.Integer(), nullable=False),
+        sa.Column("slots", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("worker_id", name="pk_workers"),
+    )
+    op.create_index("ix_workers_last_beat_at", "workers", ["last_beat_at"])
     with op.batch_alter_table("videos") as batch:
         batch.add_column(sa.Column("status_order", sa.BigInteger(), nullable=True))
     with op.batch_alter_table("video_steps") as batch:
@@ -25,6 +39,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_workers_last_beat_at", table_name="workers")
+    op.drop_table("workers")
     with op.batch_alter_table("video_steps") as batch:
         batch.drop_column("last_event_order")
     with op.batch_alter_table("videos") as batch:
