@@ -12,7 +12,7 @@ from .errors import (
     StorageError,
     StorageUnavailable,
 )
-from .events import EventSink, PipelineEvent, VideoState, WorkerBeat
+from .events import EventSink, PipelineEvent, VideoState, WorkerBeat, run_of
 from .job import Job
 from .pipeline import MediaPipeline
 from .settings import Settings
@@ -42,4 +42,5 @@ __all__ = [
     "VideoState",
     "WorkerBeat",
     "open_storage",
+    "run_of",
 ]

@@ -45,6 +45,13 @@ def event_order(*, run: int, position: int, attempt: int, kind: EventKind) -> in
         + PHASES[kind]
 
 
+def run_of(order: int | None) -> int:
+    """The run an ``event_order`` belongs to; a restart enqueues with ``run_of(last) + 1``."""
+    if order is None:
+        return 0
+    return order // (len(set(PHASES.values())) * MAX_ATTEMPTS_PER_RUN * MAX_POSITIONS)
+
+
 @dataclasses.dataclass(frozen=True)
 class PipelineEvent:
     """One step of one video's pipeline started, ended or ended the pipeline.

@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from anb_pipeline import MediaPipeline, PipelineEvent, VideoState
-from anb_pipeline.events import event_order
+from anb_pipeline.events import event_order, run_of
 from anb_pipeline.settings import DEFAULT_STEPS
 from anb_web.sink import DatabaseSink, make_sink
 
@@ -135,6 +135,21 @@ def test_events_are_ordered_by_their_place_in_the_pipeline_not_by_worker_clocks(
     sink.emit(event("step_finished", video_id, "trim", 1101.0, attempt=1, run=1, seconds=1.0))
     assert detail(client, token, video_id)["processing_status"] == "processing"
     assert detail(client, token, video_id)["steps"][0]["status"] == "succeeded"  # type: ignore
+
+
+def test_a_restarted_pipeline_is_a_new_run_that_orders_after_the_stranded_one(
+    client: TestClient, sink: DatabaseSink, owner_and_video: tuple[str, str]
+) -> None:
+    token, video_id = owner_and_video
+    sink.emit(event("step_started", video_id, "trim", 10.0))
+    sink.emit(event("step_finished", video_id, "trim", 11.0, seconds=1.0))
+    stranded = event("step_started", video_id, "resize", 12.0, attempt=2)
+    sink.emit(stranded)
+    restart = run_of(stranded.order) + 1  # what reconcile and redrive enqueue with
+    assert restart == 1
+    sink.emit(event("step_started", video_id, "trim", 13.0, run=restart))
+    steps = detail(client, token, video_id)["steps"]
+    assert steps[0]["status"] == "running", "the new run's start is newer"  # type: ignore[index]
 
 
 def test_the_sink_tells_a_videos_state(
