@@ -124,13 +124,38 @@ class MediaPipeline:
     def enqueue(self, *, video_id: str, source_key: str) -> str:
         """Start processing one video; returns the first message's id."""
         job = Job.start(video_id=video_id, source_key=source_key)
-        messages = self.messages(job)
+        message_id = self._send(self.messages(job))
+        self.logger.info("Enqueued video %s (%s).", video_id, ",".join(self.settings.steps),
+                         extra={"video_id": video_id, "message_id": message_id})
+        return message_id
+
+    def resume(self, job: Job, *, step: str | None) -> str:
+        """Run a failed video's pipeline again from ``step``, with fresh attempts.
+
+        What ``anb dlq redrive`` does for a dead letter, for callers that kept the failed
+        step's name and job (the ``pipeline_dead_lettered`` event carries both): ``job`` is
+        the job that step was given, ``step`` its actor's name (a fused run's name joins its
+        parts with ``+``). When ``step`` is not a step of this pipeline (the configuration
+        changed since) or None (the job is not known), the video starts over from the first
+        step with ``job.source_key``.
+        Steps are idempotent, so a dead letter redriven as well only repeats work.
+
+        Returns the first message's id. Raises BrokerUnavailable when the queue cannot be
+        reached (nothing was sent).
+        """
+        names = [candidate.name for candidate in self.steps]
+        if step is None or step not in names:
+            job, step = Job.start(video_id=job.video_id, source_key=job.source_key), names[0]
+        message_id = self._send(self.messages(job, start_at=step))
+        self.logger.info("Resumed video %s at step %s.", job.video_id, step,
+                         extra={"video_id": job.video_id, "message_id": message_id})
+        return message_id
+
+    def _send(self, messages: list[dramatiq.Message[Any]]) -> str:
         try:
             dramatiq.pipeline(messages, broker=self.broker).run()
         except dramatiq.errors.BrokerError as exc:
             raise BrokerUnavailable(f"the queue is unreachable: {exc}") from exc
-        self.logger.info("Enqueued video %s (%s).", video_id, ",".join(self.settings.steps),
-                         extra={"video_id": video_id, "message_id": messages[0].message_id})
         return messages[0].message_id
 
     def check_queue(self) -> None:

@@ -14,6 +14,7 @@ whose WHERE clause holds the rule, so applying an event twice, or late, changes 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable
 
@@ -108,7 +109,7 @@ class DatabaseSink:
                 or_(Video.status == "pending",
                     and_(Video.status.in_(("processing", "failed")),
                          or_(Video.status_at.is_(None), Video.status_at < event.at))))
-            .values(status="processing", status_at=event.at, error_step=None,
+            .values(status="processing", status_at=event.at, error_step=None, error_job=None,
                     error_message=None)
         )
         return True
@@ -139,7 +140,7 @@ class DatabaseSink:
             .values(status="processed", processed_at=_when(event), status_at=event.at,
                     output_key=output.get("output_key") or job.output_key("mp4"),
                     poster_key=output.get("poster_key") or job.output_key("jpg"),
-                    error_step=None, error_message=None)
+                    error_step=None, error_message=None, error_job=None)
         )
         # The pipeline ran every step: a step whose step_finished was lost (the sink was
         # down between two steps) must not stay "running". Times stay unknown until a late
@@ -162,7 +163,8 @@ class DatabaseSink:
                     and_(Video.status.in_(("processing", "failed")),
                          or_(Video.status_at.is_(None), Video.status_at <= event.at))))
             .values(status="failed", status_at=event.at, error_step=event.step,
-                    error_message=event.error or "failed")
+                    error_message=event.error or "failed",
+                    error_job=json.dumps(event.job) if event.job else None)
         )
         return True
 

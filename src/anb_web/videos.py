@@ -18,8 +18,10 @@ from starlette.routing import Route
 from anb_pipeline import Job, MediaError, StorageError
 from anb_pipeline.media import probe
 
+from . import retry
 from .auth import authenticate
 from .errors import ACCOUNT_GONE, ApiError, InvalidInput, unauthorized
+from .failures import failure_json
 from .models import Video, VideoStep, Vote
 from .state import Services, services
 from .uploads import FILE_FIELD, Upload, check_upload_headers, receive_upload
@@ -209,7 +211,7 @@ async def get_video(request: Request) -> JSONResponse:
         raise ApiError(403, "This video belongs to another user")
     body = {**video_json(app, video, votes), "steps": [step_json(step) for step in steps]}
     if video.status == "failed":
-        body["error"] = {"step": video.error_step, "message": video.error_message}
+        body["error"] = failure_json(video, max_retries=app.settings.max_retries_per_video)
     return JSONResponse(body)
 
 
@@ -255,4 +257,5 @@ routes = [
     Route("/api/videos", list_videos, methods=["GET"]),
     Route("/api/videos/{video_id}", get_video, methods=["GET"]),
     Route("/api/videos/{video_id}", delete_video, methods=["DELETE"]),
+    *retry.routes,
 ]

@@ -116,6 +116,8 @@ class LifecycleEvents(Middleware):
     def _emit(self, kind: EventKind, message: dramatiq.MessageProxy, step: str, attempt: int,
               **fields: Any) -> None:
         video_id = _video_id(message)
+        if kind == "pipeline_dead_lettered":
+            fields["job"] = job_of(message) or None
         # A fused actor reports each of its steps, so progress reads the same either way.
         steps = step.split(FUSED_SEPARATOR) if kind.startswith("step_") else [step]
         for name in steps:

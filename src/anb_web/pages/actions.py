@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from .. import public, videos
+from .. import retry as retries
 from ..errors import unauthorized
 from .bridge import call_api
 from .render import error_page
@@ -92,3 +93,13 @@ async def vote(request: Request) -> Response:
     if _wants_json(request):
         return JSONResponse(answer, status_code=201)
     return RedirectResponse("/showcase", status_code=303)
+
+
+@_answer
+async def retry(request: Request) -> Response:
+    token = _token(request)
+    await _form_csrf(request)
+    answer = await call_api(retries.retry_video, request, token=token)
+    if _wants_json(request):
+        return JSONResponse(answer, status_code=202)
+    return RedirectResponse("/my/videos", status_code=303)
