@@ -3,7 +3,6 @@ hints, browsers get an HTML 404 while API clients keep JSON, and Try again follo
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import dramatiq
@@ -166,3 +165,22 @@ def test_the_reason_is_keyed_on_the_error_type_and_a_file_problem_cannot_be_retr
     assert "ffmpeg" not in explained["reason"] and "Error" not in explained["reason"]
     answer = client.post(f"/api/videos/{video_id}/retry", headers=bearer(token))
     assert answer.status_code == (202 if retryable else 409), answer.text
+
+
+def test_the_public_list_says_which_videos_a_signed_in_caller_voted_for(
+    client: TestClient, sink: DatabaseSink, pipeline: MediaPipeline, small_video: Path,
+) -> None:
+    owner = signup(client, "voted_owner")
+    first = upload(client, owner, small_video, title="First").json()["id"]
+    second = upload(client, owner, small_video, title="Second").json()["id"]
+    publish(sink, pipeline, first)
+    publish(sink, pipeline, second)
+    fan = signup(client, "voted_fan")
+    assert client.post(f"/api/public/videos/{first}/vote", headers=bearer(fan)).status_code == 201
+
+    anonymous = client.get("/api/public/videos").json()["items"]
+    assert all("voted" not in item for item in anonymous)
+    mine = {item["id"]: item["voted"]
+            for item in client.get("/api/public/videos", headers=bearer(fan)).json()["items"]}
+    assert mine == {first: True, second: False}
+    assert client.get("/api/public/videos", headers=bearer("not-a-token")).status_code == 401
