@@ -20,7 +20,7 @@ from .middleware import LifecycleEvents, LogContext, PoisonGuard
 from .middleware.lifecycle import FINAL_JOB_OPTION, STEP_ACTOR_PREFIX
 from .settings import Settings
 from .steps import Step, StepContext, StepRegistry
-from .steps.fused import fuse
+from .steps.fused import FUSED_SEPARATOR, fuse
 from .storage import Storage, open_storage
 
 
@@ -75,6 +75,13 @@ class MediaPipeline:
             steps = fuse(steps, standalone=frozenset(settings.standalone_steps))
         self.steps = steps
         self.actors = {step.name: self._declare(step) for step in self.steps}
+
+    def passes(self) -> dict[str, str]:
+        """Each configured step's name -> the name of the actor (one ffmpeg pass for fused
+        steps) that runs it: ``{"trim": "trim+resize+watermark+bumpers", ..., "upload":
+        "upload"}``. Fused steps report equal times: they are one pass, not several."""
+        return {part: step.name for step in self.steps
+                for part in step.name.split(FUSED_SEPARATOR)}
 
     @functools.cached_property
     def storage(self) -> Storage:

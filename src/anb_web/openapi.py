@@ -112,8 +112,11 @@ SCHEMAS: dict[str, Any] = {
     "Step": _object({"name": _string(),
                      "status": _string(enum=["pending", "running", "succeeded", "failed"]),
                      "started_at": NULLABLE_TIME, "finished_at": NULLABLE_TIME,
-                     "seconds": _nullable({"type": "number"}), "attempts": {"type": "integer"}},
-                    "name", "status", "started_at", "finished_at", "seconds", "attempts"),
+                     "seconds": _nullable({"type": "number"}), "attempts": {"type": "integer"},
+                     "pass": _string(description="The pass that runs the step: steps fused "
+                                     "into one ffmpeg pass share it (e.g. "
+                                     "'trim+resize+watermark+bumpers') and its times")},
+                    "name", "status", "started_at", "finished_at", "seconds", "attempts", "pass"),
     "VideoDetail": {"allOf": [_ref("Video"), _object({
         "steps": {"type": "array", "items": _ref("Step")},
         "error": _ref("VideoError"),
