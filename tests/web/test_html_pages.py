@@ -28,7 +28,7 @@ def parse_errors(html: str) -> list[str]:
 def assert_valid(response: object, what: str) -> str:
     text: str = response.text  # type: ignore[attr-defined]
     assert response.headers["content-type"].startswith("text/html"), what  # type: ignore[attr-defined]
-    assert parse_errors(text) == [], what
+    assert parse_errors(text) == [], (what, parse_errors(text))
     return text
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import jinja2
+import markupsafe
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -30,6 +32,15 @@ ENVIRONMENT = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     trim_blocks=True, lstrip_blocks=True,
 )
+
+
+def word_breaks(text: str) -> markupsafe.Markup:
+    """``text`` escaped, with ``<wbr>`` after each '_', '.' and '-': where a long username
+    may wrap on a narrow screen instead of breaking mid-word."""
+    return markupsafe.Markup(re.sub(r"([_.\-])", r"\1<wbr>", str(markupsafe.escape(text))))
+
+
+ENVIRONMENT.filters["word_breaks"] = word_breaks
 #: Scripts and styles come from /static only: an injected inline script would not run.
 #: Media may be presigned S3 URLs on another origin, hence the wider img/media sources.
 SECURITY_HEADERS = {
