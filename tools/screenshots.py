@@ -115,6 +115,7 @@ def _shoot_upload(page: Page, out: Path, name: str) -> Path:
         page.get_by_role("button", name="Upload", exact=True).click()
         page.locator("#upload-status").filter(has_text="Processing has started").wait_for()
     page.locator("li.video").first.locator(".steps li").first.wait_for()
+    page.locator("#upload-status").scroll_into_view_if_needed()
     return _save(page, out, name)
 
 
@@ -130,6 +131,10 @@ def take(url: str, out: Path, *, chromium: str, login: tuple[str, str] | None) -
                                ("/rankings", "rankings"), ("/showcase", "showcase")):
                 page.goto(path)
                 shots.append(_shoot(page, out, f"{name}-{width_name}"))
+            page.goto("/my-videos")  # a mistyped address: the site's 404 page
+            shots.append(_shoot(page, out, f"not-found-{width_name}"))
+            page.goto("/rankings?page=99")
+            shots.append(_shoot(page, out, f"rankings-past-last-{width_name}"))
             page.goto("/login")
             page.get_by_label("Username or email").fill("nobody")
             page.get_by_label("Password").fill("wrong password")
@@ -140,14 +145,18 @@ def take(url: str, out: Path, *, chromium: str, login: tuple[str, str] | None) -
                 page.locator("li.video .steps li").first.wait_for(state="attached")
                 shots.append(_shoot(page, out, f"my-videos-{width_name}"))
                 shots.append(_shoot_upload(page, out, f"my-videos-uploading-{width_name}"))
+                # Delete asks first: the dialog over the list.
+                page.locator("li.video").first.get_by_role(
+                    "button", name=re.compile("^Delete")).click()
+                page.get_by_role("dialog").wait_for()
+                shots.append(_save(page, out, f"my-videos-delete-{width_name}"))
+                page.keyboard.press("Escape")
                 page.goto("/showcase")
-                # Vote twice: the shot shows how a refused second vote reads.
+                # A vote: the button becomes "Voted", as it stays after a reload.
                 card = page.locator("li.card").filter(has=page.locator(".vote-form")).first
-                message = card.locator(".vote-message")
+                card_id = card.get_attribute("data-id")
                 card.locator("button").click()
-                message.filter(has_text=re.compile(".")).wait_for()
-                card.locator("button").click()
-                card.locator(".vote-message").filter(has_text="already voted").wait_for()
+                page.locator(f'li.card[data-id="{card_id}"] .voted').wait_for()
                 shots.append(_shoot(page, out, f"showcase-signed-in-{width_name}"))
             context.close()
         browser.close()

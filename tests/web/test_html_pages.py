@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from anb_pipeline import MediaPipeline, PipelineEvent
 from anb_web.sink import DatabaseSink
 
-from .conftest import bearer, publish, signup, upload
+from .conftest import PASSWORD, bearer, publish, signup, upload
 from .test_pages import csrf, page_signup
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -74,6 +74,14 @@ def test_every_page_is_valid_html_signed_out_and_in_with_and_without_errors(
     failed = upload(client, token, small_video, title="Broken").json()["id"]
     sink.emit(PipelineEvent(kind="pipeline_dead_lettered", video_id=failed, step="upload",
                             attempt=3, message_id="m-dead", error="StorageUnavailable: S3 down"))
+    owner_page = TestClient(client.app)
+    owner_page.post("/login", data={"csrf_token": csrf(owner_page, "/login"),
+                                    "username": "owner_html", "password": PASSWORD})
+    for path in ("/my/videos", "/showcase", "/rankings"):
+        assert_valid(owner_page.get(path), path + " signed in as a player")
+    confirm = owner_page.post(f"/page-api/videos/{done}/delete",
+                              data={"csrf_token": csrf(owner_page, "/my/videos")})
+    assert "Delete “Done”?" in assert_valid(confirm, "the delete confirmation page")
     page_signup(client, "fan_html")
     for path in ("/my/videos", "/showcase", "/rankings"):
         assert_valid(client.get(path), path + " signed in")
