@@ -32,7 +32,7 @@ def test_a_dead_letter_event_carries_the_failed_steps_job_and_resume_runs_from_t
 
     flag.unlink()  # the cause is fixed
     log.events.clear()
-    pipeline.resume(job, step=failed.step)
+    pipeline.resume(job, step=failed.step, run=1)
     done = run_until_final(pipeline, log, ["v1"])["v1"]
     assert done.kind == "pipeline_done", done.error
     started = log.of("v1", "step_started")
@@ -48,7 +48,7 @@ def test_resume_at_an_unknown_step_or_without_one_starts_over(
     source = tmp_path / "in.mp4"
     pipeline.storage.put_file("originals/v2.mp4", make_video(source))
     stale = Job(video_id="v2", source_key="originals/v2.mp4", input_key="work/v2/gone.mkv")
-    pipeline.resume(stale, step="a-step-removed-since")
+    pipeline.resume(stale, step="a-step-removed-since", run=1)
     done = run_until_final(pipeline, log, ["v2"])["v2"]
     assert done.kind == "pipeline_done", done.error
     assert [e.step for e in log.of("v2", "step_started")] == ["trim", "checksum"]

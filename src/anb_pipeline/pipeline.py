@@ -9,18 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import CurrentMessage, default_middleware
+from dramatiq.middleware import CurrentMessage, SkipMessage, default_middleware
 from dramatiq.middleware.retries import Retries
 
 from .brokers import check_broker, make_broker
 from .errors import BrokerUnavailable, NotAVideo
-from .events import EventSink, load_sink
+from .events import EventSink, VideoState, load_sink, video_state
 from .job import Job
-from .middleware import LifecycleEvents, LogContext, PoisonGuard
-from .middleware.lifecycle import FINAL_JOB_OPTION, STEP_ACTOR_PREFIX
+from .messages import FINAL_JOB_OPTION, RUN_OPTION, actor_name, parts
+from .middleware import LifecycleEvents, LogContext, PoisonGuard, VideoGuard
+from .middleware.video_guard import skip_reason
 from .settings import Settings
 from .steps import Step, StepContext, StepRegistry
-from .steps.fused import FUSED_SEPARATOR, fuse
+from .steps.fused import fuse
 from .storage import Storage, open_storage
 
 
@@ -31,8 +32,10 @@ def middleware_stack(settings: Settings, sink: EventSink) -> list[dramatiq.Middl
         # while Pipelines and Retries enqueue.
         CurrentMessage(),
         LogContext(),
+        # Before PoisonGuard: a duplicate of finished work is not poison.
+        VideoGuard(sink=sink),
         PoisonGuard(max_receives=settings.max_receives),
-        LifecycleEvents(sink=sink),
+        LifecycleEvents(sink=sink, steps=settings.steps),
     ]
     if settings.metrics_port:
         # Imported only when wanted: the module reads its port from the environment and
@@ -81,7 +84,7 @@ class MediaPipeline:
         steps) that runs it: ``{"trim": "trim+resize+watermark+bumpers", ..., "upload":
         "upload"}``. Fused steps report equal times: they are one pass, not several."""
         return {part: step.name for step in self.steps
-                for part in step.name.split(FUSED_SEPARATOR)}
+                for part in parts(step.name)}
 
     @functools.cached_property
     def storage(self) -> Storage:
@@ -89,7 +92,16 @@ class MediaPipeline:
 
     def _declare(self, step: Step) -> dramatiq.Actor[Any, Any]:
         def perform(job: dict[str, Any]) -> dict[str, Any] | None:
-            result = self.run_step(step, Job.from_message(job)).to_message()
+            try:
+                result = self.run_step(step, Job.from_message(job)).to_message()
+            except Exception as exc:
+                # Deleted or finished meanwhile (its inputs removed under the step): end
+                # quietly, as VideoGuard would have, instead of retrying and dead-lettering.
+                reason = skip_reason(str(job.get("video_id", "")), self._state_after_failure(job))
+                if reason is None:
+                    raise
+                self.logger.info("Step %s failed because %s; not retried.", step.name, reason)
+                raise SkipMessage(reason) from exc
             message = CurrentMessage.get_current_message()
             if message is not None and message.options.get("pipe_target") is None:
                 # The last step: nothing consumes a return value, so the final job rides
@@ -98,16 +110,21 @@ class MediaPipeline:
                 return None
             return result
 
-        # Several ffmpeg calls may each use their full timeout; Dramatiq's own limit is a
-        # backstop above that, never the first thing to fire.
-        time_limit_ms = (self.settings.ffmpeg_timeout_s * 2 + 60) * 1000
+        time_limit_ms = self.settings.step_time_limit_s * 1000
         declare = dramatiq.actor(
-            actor_name=f"{STEP_ACTOR_PREFIX}{step.name}", broker=self.broker,
+            actor_name=actor_name(step.name), broker=self.broker,
             queue_name=self.settings.queue_name, max_retries=self.settings.max_retries,
             min_backoff=self.settings.min_backoff_ms, max_backoff=self.settings.max_backoff_ms,
             time_limit=time_limit_ms, throws=(NotAVideo,),
         )
         return declare(perform)
+
+    def _state_after_failure(self, job: dict[str, Any]) -> VideoState:
+        try:
+            return video_state(self.sink, str(job.get("video_id", "")))
+        except Exception:
+            # The sink cannot tell: the failure takes its ordinary course (retries).
+            return VideoState.ACTIVE
 
     def run_step(self, step: Step, job: Job) -> Job:
         if self.settings.work_dir is not None:
@@ -128,37 +145,44 @@ class MediaPipeline:
             self.actors[name].message() for name in rest
         ]
 
-    def enqueue(self, *, video_id: str, source_key: str) -> str:
-        """Start processing one video; returns the first message's id."""
-        job = Job.start(video_id=video_id, source_key=source_key)
-        message_id = self._send(self.messages(job))
-        self.logger.info("Enqueued video %s (%s).", video_id, ",".join(self.settings.steps),
-                         extra={"video_id": video_id, "message_id": message_id})
-        return message_id
+    def enqueue(self, *, video_id: str, source_key: str, run: int = 0) -> str:
+        """Start processing one video; returns the first message's id.
 
-    def resume(self, job: Job, *, step: str | None) -> str:
+        ``run`` counts earlier runs of this video's pipeline (0 for an upload; a restart
+        passes one more than the last run, so its events order after the old ones).
+        Raises: ``BrokerUnavailable`` when the queue cannot be reached.
+        """
+        job = Job.start(video_id=video_id, source_key=source_key)
+        return self._send(self.messages(job), run=run)
+
+    def resume(self, job: Job, *, step: str | None, run: int) -> str:
         """Run a failed video's pipeline again from ``step``, with fresh attempts.
 
         What ``anb dlq redrive`` does for a dead letter, for callers that kept the failed
         step's name and job (the ``pipeline_dead_lettered`` event carries both): ``job`` is
-        the job that step was given, ``step`` its actor's name (a fused run's name joins its
-        parts with ``+``). When ``step`` is not a step of this pipeline (the configuration
-        changed since) or None (the job is not known), the video starts over from the first
-        step with ``job.source_key``.
-        Steps are idempotent, so a dead letter redriven as well only repeats work.
+        the job that step was given; ``step`` a configured step or an actor's step (a fused
+        part resumes at its fused actor, which that job was given to). When ``step`` is not
+        a step of this pipeline (the configuration changed since) or None (the job is not
+        known), the video starts over from the first step with ``job.source_key``. ``run``
+        is the new run's number (one more than the failed run's, see ``run_of``), so its
+        events order after the old ones. Steps are idempotent, so a dead letter redriven as
+        well only repeats work.
 
         Returns the first message's id. Raises BrokerUnavailable when the queue cannot be
         reached (nothing was sent).
         """
         names = [candidate.name for candidate in self.steps]
-        if step is None or step not in names:
-            job, step = Job.start(video_id=job.video_id, source_key=job.source_key), names[0]
-        message_id = self._send(self.messages(job, start_at=step))
-        self.logger.info("Resumed video %s at step %s.", job.video_id, step,
+        actor = self.passes().get(step, step) if step is not None else None
+        if actor is None or actor not in names:
+            job, actor = Job.start(video_id=job.video_id, source_key=job.source_key), names[0]
+        message_id = self._send(self.messages(job, start_at=actor), run=run)
+        self.logger.info("Resumed video %s at step %s (run %d).", job.video_id, actor, run,
                          extra={"video_id": job.video_id, "message_id": message_id})
         return message_id
 
-    def _send(self, messages: list[dramatiq.Message[Any]]) -> str:
+    def _send(self, messages: list[dramatiq.Message[Any]], *, run: int) -> str:
+        if run:
+            messages[0].options[RUN_OPTION] = run
         try:
             dramatiq.pipeline(messages, broker=self.broker).run()
         except dramatiq.errors.BrokerError as exc:

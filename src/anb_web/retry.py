@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from anb_pipeline import Job
+from anb_pipeline import Job, event_order, run_of
 
 from .auth import authenticate
 from .errors import ApiError
@@ -40,12 +40,13 @@ class Claim:
     step: str
     message: str | None
     job: dict[str, Any] | None
-    failed_at: float | None
-    claimed_at: float
+    failed_order: int | None
+    #: The new run: one more than the failed run's, so its events order after the old ones.
+    run: int
     retries: int
 
 
-def _claim(session: Session, *, video_id: str, user_id: str, limit: int, now: float) -> Claim:
+def _claim(session: Session, *, video_id: str, user_id: str, limit: int) -> Claim:
     video = session.scalar(select(Video).where(Video.id == video_id))
     if video is None:
         raise ApiError(404, "No such video")
@@ -63,14 +64,18 @@ def _claim(session: Session, *, video_id: str, user_id: str, limit: int, now: fl
     failed = Claim(video_id=video_id, source_key=video.source_key, step=video.error_step or "",
                    message=video.error_message,
                    job=json.loads(video.error_job) if video.error_job else None,
-                   failed_at=video.status_at, claimed_at=now, retries=video.retries + 1)
+                   failed_order=video.status_order, run=run_of(video.status_order) + 1,
+                   retries=video.retries + 1)
     # Guarded on the failure we read: a second click, or a new event, changes nothing.
-    same_failure = (Video.status_at.is_(None) if video.status_at is None
-                    else Video.status_at == video.status_at)
+    same_failure = (Video.status_order.is_(None) if video.status_order is None
+                    else Video.status_order == video.status_order)
     claimed = session.execute(
         update(Video).where(Video.id == video_id, Video.status == "failed", same_failure,
                             Video.retries < limit)
-        .values(status="processing", status_at=now, retries=Video.retries + 1,
+        # Below every event of the new run and above every event of the failed one: a late
+        # copy of the old dead letter cannot mark the video failed again.
+        .values(status="processing", status_at=time.time(), retries=Video.retries + 1,
+                status_order=_run_start(failed.run),
                 error_step=None, error_message=None, error_job=None)
     )
     if getattr(claimed, "rowcount", 0) != 1:
@@ -81,12 +86,16 @@ def _claim(session: Session, *, video_id: str, user_id: str, limit: int, now: fl
     return failed
 
 
+def _run_start(run: int) -> int:
+    return event_order(run=run, position=0, attempt=0, kind="step_started")
+
+
 def _release(session: Session, *, claim: Claim) -> None:
     """The queue refused the retry: the video is failed again, and the try not counted."""
     session.execute(
         update(Video).where(Video.id == claim.video_id, Video.status == "processing",
-                            Video.status_at == claim.claimed_at)
-        .values(status="failed", status_at=claim.failed_at, retries=claim.retries - 1,
+                            Video.status_order == _run_start(claim.run))
+        .values(status="failed", status_order=claim.failed_order, retries=claim.retries - 1,
                 error_step=claim.step, error_message=claim.message,
                 error_job=json.dumps(claim.job) if claim.job else None)
     )
@@ -99,14 +108,13 @@ async def retry_video(request: Request) -> JSONResponse:
     if target is None:
         raise ApiError(404, "No such video")
     limit = app.settings.max_retries_per_video
-    claim = await app.database.run(_claim, video_id=target, user_id=user_id, limit=limit,
-                                   now=time.time())
+    claim = await app.database.run(_claim, video_id=target, user_id=user_id, limit=limit)
     if claim.job:
         job, step = Job.from_message(claim.job), claim.step
     else:  # failed before failures kept their job: start over
         job, step = Job.start(video_id=claim.video_id, source_key=claim.source_key), None
     try:
-        await run_in_threadpool(app.pipeline.resume, job, step=step)
+        await run_in_threadpool(app.pipeline.resume, job, step=step, run=claim.run)
     except BaseException:
         await app.database.run(_release, claim=claim)
         raise

@@ -10,7 +10,7 @@ import html5lib
 import pytest
 from starlette.testclient import TestClient
 
-from anb_pipeline import MediaPipeline, PipelineEvent
+from anb_pipeline import MediaPipeline, PipelineEvent, event_order
 from anb_web.sink import DatabaseSink
 
 from .conftest import PASSWORD, bearer, publish, signup, upload
@@ -105,9 +105,12 @@ def test_browsers_get_an_html_404_and_api_clients_keep_json(client: TestClient) 
 
 
 def _fail(sink: DatabaseSink, video_id: str, *, step: str, error: str, job: dict | None,
-          at: float) -> None:
-    sink.emit(PipelineEvent(kind="pipeline_dead_lettered", video_id=video_id, step=step,
-                            attempt=3, message_id=f"m-{at}", error=error, job=job, at=at))
+          run: int = 0) -> None:
+    """The dead letter of run ``run`` (0 for the upload's, one more for each Try again)."""
+    sink.emit(PipelineEvent(
+        kind="pipeline_dead_lettered", video_id=video_id, step=step, attempt=3,
+        message_id=f"m-{run}", error=error, job=job,
+        order=event_order(run=run, position=1, attempt=3, kind="pipeline_dead_lettered")))
 
 
 def test_a_failure_is_explained_and_try_again_resumes_at_the_failed_step_a_limited_number_of_times(
@@ -118,7 +121,7 @@ def test_a_failure_is_explained_and_try_again_resumes_at_the_failed_step_a_limit
     first, last = pipeline.steps[0].name, pipeline.steps[-1].name
     job = {"video_id": video_id, "source_key": f"originals/{video_id}.mp4",
            "input_key": f"work/{video_id}/{first}.mp4", "meta": {"fps": 30}}
-    _fail(sink, video_id, step=last, error="StorageUnavailable: S3 timed out", job=job, at=2e9)
+    _fail(sink, video_id, step=last, error="StorageUnavailable: S3 timed out", job=job)
 
     detail = client.get(f"/api/videos/{video_id}", headers=bearer(token)).json()
     assert detail["processing_status"] == "failed"
@@ -138,17 +141,22 @@ def test_a_failure_is_explained_and_try_again_resumes_at_the_failed_step_a_limit
     assert answer.json() == {"id": video_id, "processing_status": "processing", "retries_left": 2}
     sent = [dramatiq.Message.decode(body) for body in list(queue.queue)]
     # Resumed at the failed step with the failed step's own job, fresh attempts.
-    assert [(m.actor_name, m.args, m.options.get("retries")) for m in sent] == [
-        (f"anb_step_{last}", (job,), None)]
+    # ... as run 1, so its events order after the failed run's.
+    assert [(m.actor_name, m.args, m.options.get("retries"), m.options.get("anb_run"))
+            for m in sent] == [(f"anb_step_{last}", (job,), None, 1)]
     again = client.post(f"/api/videos/{video_id}/retry", headers=bearer(token))
     assert again.status_code == 409 and "failed" in again.json()["detail"]
 
     # Two more failures and tries; then the limit.
     for attempt in (1, 2):
         _fail(sink, video_id, step=last, error="StorageUnavailable: S3 timed out", job=job,
-              at=3e9 + attempt)
+              run=attempt)
         assert client.post(f"/api/videos/{video_id}/retry", headers=bearer(token)).status_code == 202
-    _fail(sink, video_id, step=last, error="StorageUnavailable: S3 timed out", job=job, at=4e9)
+    # A late copy of an old run's dead letter changes nothing; the third run's counts.
+    _fail(sink, video_id, step=last, error="StorageUnavailable: S3 timed out", job=job, run=1)
+    assert client.get(f"/api/videos/{video_id}",
+                      headers=bearer(token)).json()["processing_status"] == "processing"
+    _fail(sink, video_id, step=last, error="StorageUnavailable: S3 timed out", job=job, run=3)
     error = client.get(f"/api/videos/{video_id}", headers=bearer(token)).json()["error"]
     assert error["retries_left"] == 0 and error["retryable"] is False
     refused = client.post(f"/api/videos/{video_id}/retry", headers=bearer(token))
@@ -167,7 +175,7 @@ def test_the_reason_is_keyed_on_the_error_type_and_a_file_problem_cannot_be_retr
 ) -> None:
     token = signup(client, "reasons")
     video_id = upload(client, token, small_video).json()["id"]
-    _fail(sink, video_id, step="trim+resize+watermark+bumpers", error=error, job=None, at=2e9)
+    _fail(sink, video_id, step="bumpers", error=error, job=None)
     explained = client.get(f"/api/videos/{video_id}", headers=bearer(token)).json()["error"]
     assert words in explained["reason"] and explained["retryable"] is retryable
     assert "ffmpeg" not in explained["reason"] and "Error" not in explained["reason"]
