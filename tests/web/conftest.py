@@ -32,7 +32,7 @@ from conftest import POSTGRES_URL, make_video, require_service
 
 JWT_SECRET = "test-secret-of-the-web-suite"
 PASSWORD = "correct horse battery"
-TABLES = ("votes", "video_steps", "videos", "users", "revoked_tokens")
+TABLES = ("votes", "video_steps", "videos", "users", "revoked_tokens", "workers")
 
 
 def _server_url(url: str, database: str) -> str:
