@@ -27,6 +27,7 @@ def parse_errors(html: str) -> list[str]:
 
 def assert_valid(response: object, what: str) -> str:
     text: str = response.text  # type: ignore[attr-defined]
+    assert response.status_code < 500, (what, text)  # type: ignore[attr-defined]
     assert response.headers["content-type"].startswith("text/html"), what  # type: ignore[attr-defined]
     assert parse_errors(text) == [], (what, parse_errors(text))
     return text
@@ -74,6 +75,7 @@ def test_every_page_is_valid_html_signed_out_and_in_with_and_without_errors(
     failed = upload(client, token, small_video, title="Broken").json()["id"]
     sink.emit(PipelineEvent(kind="pipeline_dead_lettered", video_id=failed, step="upload",
                             attempt=3, message_id="m-dead", error="StorageUnavailable: S3 down"))
+    assert_valid(TestClient(client.app).get("/showcase"), "/showcase signed out, with videos")
     owner_page = TestClient(client.app)
     owner_page.post("/login", data={"csrf_token": csrf(owner_page, "/login"),
                                     "username": "owner_html", "password": PASSWORD})
