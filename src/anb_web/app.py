@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 
 from anb_pipeline import MediaPipeline
 
@@ -54,7 +55,8 @@ def create_app(
                 *openapi.routes, *metrics.routes,
                 # Last: the pages claim only their own paths (see pages.PageMount).
                 *pages.routes],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS,
+                            HTTPException: pages.browser_errors(EXCEPTION_HANDLERS[HTTPException])},
         lifespan=lifespan,
     )
     app.state.services = services

@@ -109,6 +109,10 @@ class Video(Base):
     status_order: Mapped[int | None] = mapped_column(BigInteger)
     error_step: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
+    #: JSON of the job the failed step was given: "Try again" resumes there with it.
+    error_job: Mapped[str | None] = mapped_column(Text)
+    #: How many times the owner has tried processing again (limited per video).
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class VideoStep(Base):

@@ -112,18 +112,37 @@ SCHEMAS: dict[str, Any] = {
     "Step": _object({"name": _string(),
                      "status": _string(enum=["pending", "running", "succeeded", "failed"]),
                      "started_at": NULLABLE_TIME, "finished_at": NULLABLE_TIME,
-                     "seconds": _nullable({"type": "number"}), "attempts": {"type": "integer"}},
-                    "name", "status", "started_at", "finished_at", "seconds", "attempts"),
+                     "seconds": _nullable({"type": "number"}), "attempts": {"type": "integer"},
+                     "pass": _string(description="The pass that runs the step: steps fused "
+                                     "into one ffmpeg pass share it (e.g. "
+                                     "'trim+resize+watermark+bumpers') and its times")},
+                    "name", "status", "started_at", "finished_at", "seconds", "attempts", "pass"),
     "VideoDetail": {"allOf": [_ref("Video"), _object({
         "steps": {"type": "array", "items": _ref("Step")},
-        "error": _object({"step": _string(), "message": _string()}, "step", "message"),
+        "error": _ref("VideoError"),
     }, "steps")], "description": "`error` is present only when processing_status is failed"},
+    "VideoError": _object({
+        "step": _string(description="The failed step; fused steps are joined with '+'"),
+        "message": _string(description="'ExceptionType: details', for engineers"),
+        "reason": _string(description="For the owner: what went wrong with their file, or "
+                                      "that it was our fault, and what to do"),
+        "retryable": {"type": "boolean", "description": "POST /api/videos/{video_id}/retry "
+                      "can help: the failure was not the file's and retries are left"},
+        "retries_left": {"type": "integer", "minimum": 0,
+                         "description": "Of ANB_MAX_RETRIES_PER_VIDEO (default 3)"},
+    }, "step", "message", "reason", "retryable", "retries_left"),
+    "RetryResult": _object({"id": _string(format="uuid"),
+                            "processing_status": _string(enum=["processing"]),
+                            "retries_left": {"type": "integer", "minimum": 0}},
+                           "id", "processing_status", "retries_left"),
     "Player": _object({"username": _string(), "city": NULLABLE_TEXT,
                        "country": NULLABLE_TEXT}, "username", "city", "country"),
     "PublicVideo": _object({"id": _string(format="uuid"), "title": _string(),
                             "player": _ref("Player"), "processed_url": _string(),
                             "poster_url": _string(), "votes": {"type": "integer"},
-                            "created_at": _string(format="date-time")},
+                            "created_at": _string(format="date-time"),
+                            "voted": {"type": "boolean", "description":
+                                      "Only with a bearer token: the caller voted for it"}},
                            "id", "title", "player", "processed_url", "votes", "created_at"),
     "PublicVideoPage": _page_of("PublicVideo"),
     "VoteResult": _object({"video_id": _string(format="uuid"), "votes": {"type": "integer"}},
@@ -203,9 +222,26 @@ PATHS: dict[str, Any] = {
                           "409": _error("Published and already voted for")},
         },
     },
+    "/api/videos/{video_id}/retry": {"post": {
+        "summary": "Try processing a failed video again", "tags": ["videos"],
+        "security": SECURED, "parameters": [VIDEO_ID],
+        "description": "Resumes the pipeline at the failed step with that step's job and "
+                       "fresh attempts (like `anb dlq redrive`), at most "
+                       "ANB_MAX_RETRIES_PER_VIDEO times per video (default 3).",
+        "responses": {"202": _json(_ref("RetryResult"), "Queued again"),
+                      "401": UNAUTHORIZED, "403": _error("Another user's video"),
+                      "404": _error("No such video"),
+                      "409": _error("Not failed, a failure of the file itself (the detail "
+                                    "says what to do), or no retries left"),
+                      "503": _error("The queue is unavailable; the video stays failed")},
+    }},
     "/api/public/videos": {"get": {
         "summary": "Published videos", "tags": ["public"], "parameters": PAGE_PARAMS,
-        "responses": {"200": _json(_ref("PublicVideoPage"), "A page"), "422": INVALID},
+        "security": [{}, {"bearer": []}],
+        "description": "No login needed. With a bearer token, each item says whether the "
+                       "caller has `voted` for it; a token that is sent must be valid.",
+        "responses": {"200": _json(_ref("PublicVideoPage"), "A page"), "401": UNAUTHORIZED,
+                      "422": INVALID},
     }},
     "/api/public/videos/{video_id}/vote": {"post": {
         "summary": "Vote for a published video, once", "tags": ["public"],

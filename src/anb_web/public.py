@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -36,7 +36,9 @@ def _page(
     return [], int(total or 0)
 
 
-def _published(session: Session, *, page: int, page_size: int) -> tuple[list[Any], int]:
+def _published(
+    session: Session, *, page: int, page_size: int, voter_id: str | None
+) -> tuple[list[Any], int]:
     statement = (
         select(Video.id, Video.title, Video.output_key, Video.poster_key, Video.created_at,
                User.username, User.city, User.country, votes_count())
@@ -44,18 +46,27 @@ def _published(session: Session, *, page: int, page_size: int) -> tuple[list[Any
         .where(Video.status == PUBLISHED)
         .order_by(Video.created_at.desc(), Video.seq.desc())
     )
+    if voter_id is not None:
+        # In the same query (a correlated EXISTS on the unique vote), not one per row.
+        statement = statement.add_columns(
+            exists().where(Vote.video_id == Video.id, Vote.user_id == voter_id).label("voted"))
     return _page(session, statement, page=page, page_size=page_size)
 
 
 async def list_published(request: Request) -> JSONResponse:
+    """Published videos, newest first. With a bearer token (optional here; when sent it must
+    be valid), every item also says whether the caller has ``voted`` for it."""
     app = services(request)
     page, page_size = page_params(request)
-    rows, total = await app.database.run(_published, page=page, page_size=page_size)
+    voter_id = await authenticate(request) if "authorization" in request.headers else None
+    rows, total = await app.database.run(_published, page=page, page_size=page_size,
+                                         voter_id=voter_id)
     items = [{
         "id": row.id, "title": row.title,
         "player": {"username": row.username, "city": row.city, "country": row.country},
         "processed_url": app.urls.url(row.output_key), "poster_url": app.urls.url(row.poster_key),
         "votes": int(row.votes), "created_at": row.created_at.isoformat(),
+        **({"voted": bool(row.voted)} if voter_id is not None else {}),
     } for row in rows]
     return JSONResponse({"items": items, "total": total, "page": page, "page_size": page_size})
 

@@ -53,6 +53,8 @@ class WebSettings:
     login_max_failures: int = 5
     login_max_failures_per_client: int = 50
     login_window_s: float = 300.0
+    #: How many times an owner may "Try again" one failed video (POST /api/videos/{id}/retry).
+    max_retries_per_video: int = 3
 
     def __post_init__(self) -> None:
         if not self.jwt_secret:

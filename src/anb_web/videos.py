@@ -18,8 +18,10 @@ from starlette.routing import Route
 from anb_pipeline import Job, MediaError, StorageError
 from anb_pipeline.media import probe
 
+from . import retry
 from .auth import authenticate
 from .errors import ACCOUNT_GONE, ApiError, InvalidInput, unauthorized
+from .failures import failure_json
 from .models import Video, VideoStep, Vote
 from .state import Services, services
 from .uploads import FILE_FIELD, Upload, check_upload_headers, receive_upload
@@ -187,10 +189,10 @@ def _video_with_steps(session: Session, *, video_id: str) -> tuple[Video, int, l
     return row[0], int(row[1]), list(steps)
 
 
-def step_json(step: VideoStep) -> dict[str, Any]:
+def step_json(step: VideoStep, *, passes: dict[str, str]) -> dict[str, Any]:
     return {"name": step.name, "status": step.status, "started_at": _iso(step.started_at),
             "finished_at": _iso(step.finished_at), "seconds": step.seconds,
-            "attempts": step.attempts}
+            "attempts": step.attempts, "pass": passes.get(step.name, step.name)}
 
 
 def _path_video_id(request: Request) -> str:
@@ -207,9 +209,11 @@ async def get_video(request: Request) -> JSONResponse:
                                                  video_id=_path_video_id(request))
     if video.user_id != user_id:
         raise ApiError(403, "This video belongs to another user")
-    body = {**video_json(app, video, votes), "steps": [step_json(step) for step in steps]}
+    passes = app.pipeline.passes()
+    body = {**video_json(app, video, votes),
+            "steps": [step_json(step, passes=passes) for step in steps]}
     if video.status == "failed":
-        body["error"] = {"step": video.error_step, "message": video.error_message}
+        body["error"] = failure_json(video, max_retries=app.settings.max_retries_per_video)
     return JSONResponse(body)
 
 
@@ -255,4 +259,5 @@ routes = [
     Route("/api/videos", list_videos, methods=["GET"]),
     Route("/api/videos/{video_id}", get_video, methods=["GET"]),
     Route("/api/videos/{video_id}", delete_video, methods=["DELETE"]),
+    *retry.routes,
 ]
