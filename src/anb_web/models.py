@@ -38,6 +38,19 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFC", text).casefold()
 
 
+def username_key(username: str) -> str:
+    """The identity of a username: NFKC then case folding (Unicode TR #15 and the
+    Unicode Standard's section 3.13), so fullwidth and other compatibility look-alikes of a
+    name, and its other cases, are the same user."""
+    return unicodedata.normalize("NFKC", username).casefold()
+
+
+def email_key(email: str) -> str:
+    """The identity of an email address: NFC (RFC 6530's normalization for internationalized
+    addresses), lower-cased, so the composed and decomposed ``josé@`` are one address."""
+    return unicodedata.normalize("NFC", email).lower()
+
+
 class UtcDateTime(TypeDecorator[dt.datetime]):
     """Naive UTC in the database, aware UTC in Python: identical on SQLite and PostgreSQL."""
 

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
 from .errors import ApiError, InvalidInput
+from .validation import digits
 
 FILE_FIELD = "file"
 #: Room for the text fields and part headers on top of the file, for the early
@@ -46,8 +47,8 @@ def check_upload_headers(request: Request, *, max_file_bytes: int) -> bytes:
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
         raise ApiError(415, "Send the video as multipart/form-data with a 'file' field")
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > max_file_bytes + FORM_OVERHEAD_BYTES:
+    length = digits(request.headers.get("content-length", ""), max_digits=19)
+    if length is not None and length > max_file_bytes + FORM_OVERHEAD_BYTES:
         raise ApiError(413, f"The file is larger than the {max_file_bytes}-byte limit")
     return boundary
 
