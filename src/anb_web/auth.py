@@ -9,7 +9,7 @@ import unicodedata
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import String, delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -73,7 +73,7 @@ class SignupForm:
     password: str = dataclasses.field(repr=False)
     profile: dict[str, str | None]
 
-    def keys(self) -> dict[str, str | None]:
+    def key_columns(self) -> dict[str, str | None]:
         """The identity and lookup columns, computed once here (see ``models``)."""
         city = self.profile["city"]
         return {"username_key": username_key(self.username), "email_key": email_key(self.email),
@@ -103,14 +103,20 @@ def signup_input(data: dict[str, Any]) -> SignupForm:
     if errors:
         raise InvalidInput(errors)
     form = SignupForm(username=username, email=email, password=password, profile=profile)
-    columns = User.__table__.columns
     too_long = {name.removesuffix("_key"): f"Too long once normalized (at most "
-                                          f"{columns[name].type.length} characters)"
-                for name, key in form.keys().items()
-                if key is not None and len(key) > columns[name].type.length}
+                                          f"{column_chars(name)} characters)"
+                for name, key in form.key_columns().items()
+                if key is not None and len(key) > column_chars(name)}
     if too_long:
         raise InvalidInput(too_long)
     return form
+
+
+def column_chars(name: str) -> int:
+    """The declared length of a ``users`` text column (the models are the one source)."""
+    column_type = User.__table__.columns[name].type
+    assert isinstance(column_type, String) and column_type.length is not None
+    return column_type.length
 
 
 def _taken(session: Session, *, username_key: str, email_key: str) -> dict[str, str]:
@@ -150,7 +156,7 @@ def _conflict(taken: dict[str, str]) -> ApiError:
 async def signup(request: Request) -> JSONResponse:
     app = services(request)
     form = signup_input(await read_json_object(request))
-    keys = form.keys()
+    keys = form.key_columns()
     identity = {"username_key": str(keys["username_key"]), "email_key": str(keys["email_key"])}
     # A cheap check first so a duplicate costs no hashing; the insert re-checks atomically.
     if taken := await app.database.run(_taken, **identity):
