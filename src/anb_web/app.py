@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from anb_pipeline import MediaPipeline
 
@@ -13,7 +14,7 @@ from . import auth, health, media, metrics, openapi, pages, public, videos
 from .db import Database, make_engine
 from .errors import EXCEPTION_HANDLERS
 from .media import MediaUrls
-from .ratelimit import LoginLimiter
+from .ratelimit import DatabaseFailureLog, LoginLimiter, RedisFailureLog
 from .security import TokenCodec
 from .settings import WebSettings
 from .state import Services
@@ -25,12 +26,15 @@ def build_services(settings: WebSettings, pipeline: MediaPipeline) -> Services:
         max_overflow=settings.db_max_overflow, pool_timeout_s=settings.db_pool_timeout_s,
         busy_timeout_ms=settings.db_busy_timeout_ms,
     )
+    database = Database(engine)
     return Services(
-        settings=settings, database=Database(engine), pipeline=pipeline,
+        settings=settings, database=database, pipeline=pipeline,
         tokens=TokenCodec(secret=settings.jwt_secret, ttl_s=settings.jwt_ttl_s),
         urls=MediaUrls(storage=pipeline.storage, secret=settings.jwt_secret,
                        ttl_s=settings.url_ttl_s, public_base_url=settings.public_base_url),
         login_limiter=LoginLimiter(
+            log=RedisFailureLog(settings.redis_url) if settings.redis_url
+            else DatabaseFailureLog(database),
             max_failures=settings.login_max_failures,
             max_failures_per_client=settings.login_max_failures_per_client,
             window_s=settings.login_window_s,
@@ -60,4 +64,6 @@ def create_app(
     app.state.services = services
     app.state.metrics = metrics.WebMetrics()
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
+    # Outermost: everything inside sees the real client address and scheme.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     return app

@@ -195,18 +195,21 @@ async def login(request: Request) -> JSONResponse:
                           max_chars=MAX_PASSWORD_CHARS)
     if errors:
         raise InvalidInput(errors)
-    account, client = name or "", request.client.host if request.client else "unknown"
+    # The client address is the proxy-corrected one (see ANB_TRUSTED_PROXIES).
+    account, client = login_key(name or ""), request.client.host if request.client else "unknown"
+    limiter = app.login_limiter
     # Checked before any hashing: a refused guess costs the server nothing.
-    if retry_after_s := app.login_limiter.retry_after_s(account=account, client=client):
+    if retry_after_s := await run_in_threadpool(limiter.retry_after_s, account=account,
+                                                client=client):
         raise ApiError(429, "Too many failed logins; try again later",
                        headers={"Retry-After": str(retry_after_s)})
-    found = await app.database.run(_credentials, login=account)
+    found = await app.database.run(_credentials, login=name or "")
     user_id, password_hash = found or (None, None)
     # A missing user still costs one verify, so timing does not tell who exists.
     if not await run_in_threadpool(verify_password, password_hash, password or ""):
-        app.login_limiter.failed(account=account, client=client)
+        await run_in_threadpool(limiter.failed, account=account, client=client)
         raise unauthorized(BAD_CREDENTIALS)
-    app.login_limiter.succeeded(account=account)
+    await run_in_threadpool(limiter.succeeded, account=account)
     return JSONResponse(token_json(app, str(user_id)))
 
 

@@ -161,3 +161,31 @@ class RevokedToken(Base):
     token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     #: Epoch seconds: after it the token is refused anyway and the row can go.
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class LoginFailure(Base):
+    """One failed login under one limiter key (see ``ratelimit``); swept after its window."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index(None, "key", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: SHA-256 hex of the account or client address.
+    key: Mapped[str] = mapped_column(String(64))
+    #: Epoch seconds.
+    failed_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class IdempotencyKey(Base):
+    """The video an upload's ``Idempotency-Key`` created: a retry gets it back (see
+    ``videos``). It goes with the video, the user, or after ``IDEMPOTENCY_TTL_S``."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"),
+                                          index=True)
+    #: Epoch seconds.
+    created_at: Mapped[float] = mapped_column(Float, index=True)
