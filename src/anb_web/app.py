@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from anb_pipeline import MediaPipeline
 
 from . import auth, health, media, metrics, openapi, pages, public, videos
 from .db import Database, make_engine
+from .deadlines import RequestBodyDeadline
 from .errors import EXCEPTION_HANDLERS
 from .media import MediaUrls
 from .ratelimit import DatabaseFailureLog, LoginLimiter, RedisFailureLog
 from .security import TokenCodec
 from .settings import WebSettings
 from .state import Services
+from .uploads import sweep_spool
+
+logger = logging.getLogger(__name__)
 
 
 def build_services(settings: WebSettings, pipeline: MediaPipeline) -> Services:
@@ -50,6 +56,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        swept = await run_in_threadpool(sweep_spool, settings.pipeline.work_dir)
+        if swept:
+            logger.info("Removed %d upload spool file(s) left by stopped processes", swept)
         yield
         services.database.dispose()
 
@@ -64,6 +73,8 @@ def create_app(
     app.state.services = services
     app.state.metrics = metrics.WebMetrics()
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestBodyDeadline,
+                       idle_timeout_s=settings.request_body_idle_timeout_s)
     # Outermost: everything inside sees the real client address and scheme.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
     return app
