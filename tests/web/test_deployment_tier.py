@@ -7,6 +7,7 @@ thing it checks.
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ from conftest import POSTGRES_URL, REDIS_URL, require_service
 from test_cloudformation import CfnLoader, env_file_lines, user_data
 
 from .conftest import PASSWORD, signup
+from .test_concurrency import all_at_once
 from .webproc import WebProcess, web_env
 
 ALB_ADDRESS = "10.0.3.7"  # inside the template's VPC range
@@ -161,3 +163,32 @@ def test_three_instances_migrating_one_database_at_once_all_succeed_first_time(
     engine.dispose()
     head = ScriptDirectory.from_config(alembic_config(fresh_postgres)).get_current_head()
     assert [row[0] for row in versions] == [head]
+
+
+def _served(scrape: str, route: str) -> float:
+    pattern = re.compile(r'^anb_http_responses_total\{method="GET",route="' + re.escape(route)
+                         + r'",status="200"\} ([0-9.e+]+)$', re.MULTILINE)
+    return sum(float(value) for value in pattern.findall(scrape))
+
+
+def test_metrics_of_two_worker_processes_are_one_view(tmp_path: Path) -> None:
+    env = web_env(database_url=f"sqlite:///{tmp_path / 'anb.db'}", tmp_path=tmp_path,
+                  ANB_METRICS_TOKEN="scrape")
+    web = WebProcess(env, log_path=tmp_path / "web.log", workers=2)
+    requests = 40
+    try:
+        web.wait_ready()
+
+        def fetch(http: httpx.Client, index: int) -> httpx.Response:
+            # A fresh connection each: the kernel hands them to both processes.
+            return http.get(f"{web.url}/openapi.json", headers={"Connection": "close"})
+
+        assert all_at_once(requests, fetch) == [200] * requests
+        scrapes = [httpx.get(f"{web.url}/metrics", headers={"Authorization": "Bearer scrape",
+                                                            "Connection": "close"}).text
+                   for _ in range(8)]
+    finally:
+        web.terminate()
+    counted = [_served(scrape, "/openapi.json") for scrape in scrapes]
+    print(f"\nanb web --workers 2, {requests} requests; each scrape counts {counted}")
+    assert counted == [requests] * len(scrapes)
