@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from anb_pipeline.settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 CFN_DIR = ROOT / "cloudformation"
 TEMPLATE_PATH = CFN_DIR / "anb.yaml"
@@ -288,8 +290,12 @@ def test_worker_termination_lifecycle_hook_and_drain(template):
     assert "complete-lifecycle-action" in script
     assert f"--lifecycle-hook-name {hook['LifecycleHookName']}" in script
     assert "--lifecycle-action-result CONTINUE" in script
-    # systemd waits as long as the hook, and signals only the main worker process.
-    assert "TimeoutStopSec=${WorkerDrainTimeoutSeconds}" in script
+    # The worker drains as long as the hook waits; systemd kills only 30 s after Dramatiq
+    # gave in-flight work back, and signals only the main worker process.
+    assert "ANB_WORKER_DRAIN_S=${WorkerDrainTimeoutSeconds}\n" in script
+    assert "TimeoutStopSec=${WorkerDrainTimeoutSeconds}s 30s\n" in script
+    assert template["Parameters"]["WorkerDrainTimeoutSeconds"]["Default"] == Settings().worker_drain_s
+    assert Settings().worker_drain_s > Settings().ffmpeg_timeout_s, "one ffmpeg call fits the drain"
     assert "KillSignal=SIGTERM" in script
     assert "KillMode=mixed" in script
     assert script.index("systemctl stop anb-worker") < script.index("complete-lifecycle-action")

@@ -212,7 +212,9 @@ def test_status_reports_waiting_in_flight_and_dead_lettered_counts(
     assert report["dead_letters"] == [{
         "message_id": dead.message_id, "video_id": "d1", "step": "upload",
         "error": "RuntimeError: disk on fire", "attempts": 3,
-        "dead_lettered_at_ms": report["dead_letters"][0]["dead_lettered_at_ms"]}]
+        "dead_lettered_at_ms": report["dead_letters"][0]["dead_lettered_at_ms"],
+        "receive_count": 1, "size_bytes": len(b64encode(dead.encode())), "foreign": False,
+        "preview": ""}]
     assert report["videos"] == {"pending": 2, "processed": 1}
     assert anb_main(["status"]) == 0
     assert "RuntimeError: disk on fire" in capsys.readouterr().out

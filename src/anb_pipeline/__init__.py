@@ -12,7 +12,7 @@ from .errors import (
     StorageError,
     StorageUnavailable,
 )
-from .events import EventSink, PipelineEvent
+from .events import EventSink, PipelineEvent, VideoState, WorkerBeat, run_of
 from .job import Job
 from .pipeline import MediaPipeline
 from .settings import Settings
@@ -39,5 +39,8 @@ __all__ = [
     "Storage",
     "StorageError",
     "StorageUnavailable",
+    "VideoState",
+    "WorkerBeat",
     "open_storage",
+    "run_of",
 ]

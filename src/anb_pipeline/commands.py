@@ -60,11 +60,21 @@ def run_worker(args: argparse.Namespace) -> int:
         env.update(dramatiq_prom_port=str(settings.metrics_port),
                    dramatiq_prom_host=settings.metrics_host,
                    dramatiq_prom_db=tempfile.mkdtemp(prefix="anb-metrics-"))
-    command = [sys.executable, "-m", "dramatiq", "anb_pipeline.worker:broker",
-               "--processes", str(args.processes), "--threads", str(args.threads)]
+    command = worker_command(settings, processes=args.processes, threads=args.threads)
     # exec: the worker becomes this process, so SIGTERM reaches Dramatiq directly and it
     # finishes or gives back in-flight work.
     os.execve(sys.executable, command, env)
+
+
+def worker_command(settings: Settings, *, processes: int, threads: int) -> list[str]:
+    """The stock Dramatiq worker's command line for this pipeline.
+
+    A stopping worker (SIGTERM) lets in-flight steps run for ``settings.worker_drain_s``
+    seconds, then gives them back to the queue; Dramatiq's own default is 600 s.
+    """
+    return [sys.executable, "-m", "dramatiq", "anb_pipeline.worker:broker",
+            "--processes", str(processes), "--threads", str(threads),
+            "--worker-shutdown-timeout", str(settings.worker_drain_s * 1000)]
 
 
 def run_process(args: argparse.Namespace) -> int:
@@ -98,6 +108,11 @@ def run_dlq_list(args: argparse.Namespace) -> int:
     if not letters:
         print("the dead-letter queue is empty")
     for letter in letters:
+        if letter.foreign:
+            print(f"{letter.message_id}  foreign message: {letter.size_bytes} bytes  "
+                  f"receives={letter.receive_count}  starts={letter.preview!r}  "
+                  f"error={letter.error}")
+            continue
         print(f"{letter.message_id}  video={letter.video_id}  step={letter.step}  "
               f"attempts={letter.attempts}  error={letter.error}")
     return 0
@@ -105,10 +120,13 @@ def run_dlq_list(args: argparse.Namespace) -> int:
 
 def run_dlq_redrive(args: argparse.Namespace) -> int:
     wanted = set(args.message_ids) or None
-    moved = DeadLetterQueue(_sqs_pipeline().broker).redrive(message_ids=wanted)
-    for letter in moved:
+    result = DeadLetterQueue(_sqs_pipeline().broker).redrive(message_ids=wanted)
+    for letter in result.moved:
         print(f"redriven {letter.message_id}  video={letter.video_id}  step={letter.step}")
-    print(f"{len(moved)} message(s) redriven")
+    for letter, reason in result.skipped:
+        print(f"skipped {letter.message_id}: {reason} (left in the DLQ; "
+              "`anb dlq purge --yes` deletes it)")
+    print(f"{len(result.moved)} message(s) redriven, {len(result.skipped)} skipped")
     return 0
 
 

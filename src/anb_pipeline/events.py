@@ -9,6 +9,7 @@ apply them idempotently.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import importlib
 import logging
 import time
@@ -23,13 +24,51 @@ EventKind = Literal[
 ]
 
 
+#: Where each kind falls within one attempt of one step.
+PHASES: dict[str, int] = {"step_started": 0, "step_finished": 1, "step_failed": 1,
+                          "pipeline_done": 2, "pipeline_dead_lettered": 2}
+#: Limits of the packing in ``event_order``: positions and attempts must stay below them.
+MAX_POSITIONS = 1000
+MAX_ATTEMPTS_PER_RUN = 100_000
+
+
+def event_order(*, run: int, position: int, attempt: int, kind: EventKind) -> int:
+    """An event's place in its video's history, one integer for one SQL comparison.
+
+    A video's events sort by (run, step position, attempt, phase of ``kind``): the run
+    counts restarts of its pipeline (redrive, try again), the position is the actor's
+    first step in the configured order. None of it comes from a clock, so workers whose
+    clocks disagree still order a video's events right. Duplicates get the same order.
+    """
+    packed = (run * MAX_POSITIONS + min(position, MAX_POSITIONS - 1)) * MAX_ATTEMPTS_PER_RUN
+    return (packed + min(attempt, MAX_ATTEMPTS_PER_RUN - 1)) * len(set(PHASES.values())) \
+        + PHASES[kind]
+
+
+def run_of(order: int | None) -> int:
+    """The run an ``event_order`` belongs to; a restart enqueues with ``run_of(last) + 1``."""
+    if order is None:
+        return 0
+    return order // (len(set(PHASES.values())) * MAX_ATTEMPTS_PER_RUN * MAX_POSITIONS)
+
+
 @dataclasses.dataclass(frozen=True)
 class PipelineEvent:
+    """One step of one video's pipeline started, ended or ended the pipeline.
+
+    ``attempt`` counts from 1 within a run; ``order`` is ``event_order(...)`` of the event
+    (sinks order a video's events by it); ``at`` is the emitting host's wall clock, for
+    display and staleness only; ``seconds`` is the step's duration on ``step_finished``
+    and ``step_failed``; ``error`` is ``Type: message`` on failures; ``output`` holds the
+    final job's meta (``output_key``, ``poster_key``) on ``pipeline_done``.
+    """
+
     kind: EventKind
     video_id: str
     step: str
     attempt: int
     message_id: str
+    order: int = 0
     #: Wall-clock time of the event, seconds since the epoch.
     at: float = dataclasses.field(default_factory=time.time)
     seconds: float | None = None
@@ -43,6 +82,56 @@ class PipelineEvent:
 
 class EventSink(Protocol):
     def emit(self, event: PipelineEvent) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerBeat:
+    """A consumer's sign of life, sent every ``BEAT_INTERVAL_S`` by SQS workers.
+
+    ``worker_id`` is ``host:pid``; ``last_receive_at`` is the wall-clock time (seconds
+    since the epoch, the worker's clock) of its last receive call that SQS answered, None
+    before the first; ``at`` is when the beat was sent; ``free_slots`` of ``slots`` are
+    ready for a message.
+    """
+
+    worker_id: str
+    queue: str
+    last_receive_at: float | None
+    free_slots: int
+    slots: int
+    at: float = dataclasses.field(default_factory=time.time)
+
+
+class WorkerRegistry(Protocol):
+    """A sink that also keeps the workers' beats (the web tier's database sink does)."""
+
+    def record_worker(self, beat: WorkerBeat) -> None: ...
+
+
+class VideoState(enum.Enum):
+    """What a sink knows of a video, for deciding whether its messages still matter."""
+
+    #: Being processed, or the sink cannot tell: messages run as usual.
+    ACTIVE = "active"
+    #: Processed: any further message of its pipeline is a duplicate of finished work.
+    DONE = "done"
+    #: Deleted by its owner: the rest of its pipeline has nothing to do.
+    GONE = "gone"
+
+
+class VideoStateSource(Protocol):
+    """A sink that can also tell a video's state (the web tier's database sink can)."""
+
+    def video_state(self, video_id: str) -> VideoState: ...
+
+
+def video_state(sink: EventSink, video_id: str) -> VideoState:
+    """The video's state as ``sink`` knows it; ACTIVE when the sink cannot tell.
+
+    Raises: whatever the sink's lookup raises (its database being down, for example).
+    """
+    lookup = getattr(sink, "video_state", None)
+    return VideoState.ACTIVE if lookup is None else lookup(video_id)
 
 
 class LoggingSink:
@@ -77,6 +166,20 @@ class FanoutSink:
     def emit(self, event: PipelineEvent) -> None:
         for sink in self.sinks:
             sink.emit(event)
+
+    def record_worker(self, beat: WorkerBeat) -> None:
+        for sink in self.sinks:
+            record = getattr(sink, "record_worker", None)
+            if record is not None:
+                record(beat)
+
+    def video_state(self, video_id: str) -> VideoState:
+        """GONE if any sink says so, else DONE if any says so, else ACTIVE."""
+        states = {video_state(sink, video_id) for sink in self.sinks}
+        for state in (VideoState.GONE, VideoState.DONE):
+            if state in states:
+                return state
+        return VideoState.ACTIVE
 
 
 def load_sink(settings: Settings) -> EventSink:

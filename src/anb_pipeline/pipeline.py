@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import CurrentMessage, default_middleware
+from dramatiq.middleware import CurrentMessage, SkipMessage, default_middleware
 from dramatiq.middleware.retries import Retries
 
 from .brokers import check_broker, make_broker
 from .errors import BrokerUnavailable, NotAVideo
-from .events import EventSink, load_sink
+from .events import EventSink, VideoState, load_sink, video_state
 from .job import Job
-from .middleware import LifecycleEvents, LogContext, PoisonGuard
-from .middleware.lifecycle import FINAL_JOB_OPTION, STEP_ACTOR_PREFIX
+from .messages import FINAL_JOB_OPTION, RUN_OPTION, actor_name
+from .middleware import LifecycleEvents, LogContext, PoisonGuard, VideoGuard
+from .middleware.video_guard import skip_reason
 from .settings import Settings
 from .steps import Step, StepContext, StepRegistry
 from .steps.fused import fuse
@@ -31,8 +32,10 @@ def middleware_stack(settings: Settings, sink: EventSink) -> list[dramatiq.Middl
         # while Pipelines and Retries enqueue.
         CurrentMessage(),
         LogContext(),
+        # Before PoisonGuard: a duplicate of finished work is not poison.
+        VideoGuard(sink=sink),
         PoisonGuard(max_receives=settings.max_receives),
-        LifecycleEvents(sink=sink),
+        LifecycleEvents(sink=sink, steps=settings.steps),
     ]
     if settings.metrics_port:
         # Imported only when wanted: the module reads its port from the environment and
@@ -82,7 +85,16 @@ class MediaPipeline:
 
     def _declare(self, step: Step) -> dramatiq.Actor[Any, Any]:
         def perform(job: dict[str, Any]) -> dict[str, Any] | None:
-            result = self.run_step(step, Job.from_message(job)).to_message()
+            try:
+                result = self.run_step(step, Job.from_message(job)).to_message()
+            except Exception as exc:
+                # Deleted or finished meanwhile (its inputs removed under the step): end
+                # quietly, as VideoGuard would have, instead of retrying and dead-lettering.
+                reason = skip_reason(str(job.get("video_id", "")), self._state_after_failure(job))
+                if reason is None:
+                    raise
+                self.logger.info("Step %s failed because %s; not retried.", step.name, reason)
+                raise SkipMessage(reason) from exc
             message = CurrentMessage.get_current_message()
             if message is not None and message.options.get("pipe_target") is None:
                 # The last step: nothing consumes a return value, so the final job rides
@@ -91,16 +103,21 @@ class MediaPipeline:
                 return None
             return result
 
-        # Several ffmpeg calls may each use their full timeout; Dramatiq's own limit is a
-        # backstop above that, never the first thing to fire.
-        time_limit_ms = (self.settings.ffmpeg_timeout_s * 2 + 60) * 1000
+        time_limit_ms = self.settings.step_time_limit_s * 1000
         declare = dramatiq.actor(
-            actor_name=f"{STEP_ACTOR_PREFIX}{step.name}", broker=self.broker,
+            actor_name=actor_name(step.name), broker=self.broker,
             queue_name=self.settings.queue_name, max_retries=self.settings.max_retries,
             min_backoff=self.settings.min_backoff_ms, max_backoff=self.settings.max_backoff_ms,
             time_limit=time_limit_ms, throws=(NotAVideo,),
         )
         return declare(perform)
+
+    def _state_after_failure(self, job: dict[str, Any]) -> VideoState:
+        try:
+            return video_state(self.sink, str(job.get("video_id", "")))
+        except Exception:
+            # The sink cannot tell: the failure takes its ordinary course (retries).
+            return VideoState.ACTIVE
 
     def run_step(self, step: Step, job: Job) -> Job:
         if self.settings.work_dir is not None:
@@ -121,10 +138,17 @@ class MediaPipeline:
             self.actors[name].message() for name in rest
         ]
 
-    def enqueue(self, *, video_id: str, source_key: str) -> str:
-        """Start processing one video; returns the first message's id."""
+    def enqueue(self, *, video_id: str, source_key: str, run: int = 0) -> str:
+        """Start processing one video; returns the first message's id.
+
+        ``run`` counts earlier runs of this video's pipeline (0 for an upload; a restart
+        passes one more than the last run, so its events order after the old ones).
+        Raises: ``BrokerUnavailable`` when the queue cannot be reached.
+        """
         job = Job.start(video_id=video_id, source_key=source_key)
         messages = self.messages(job)
+        if run:
+            messages[0].options[RUN_OPTION] = run
         try:
             dramatiq.pipeline(messages, broker=self.broker).run()
         except dramatiq.errors.BrokerError as exc:

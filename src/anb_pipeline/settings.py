@@ -47,6 +47,9 @@ class Settings:
     max_receives: int = 3
     sqs_wait_time_s: int = 20
     ffmpeg_timeout_s: int = 900
+    #: How long a stopping worker lets in-flight steps finish before it gives them back
+    #: (Dramatiq's ``--worker-shutdown-timeout``; the deployment's drain window).
+    worker_drain_s: int = 960
     max_content_s: float = 30.0
     bumper_s: float = 2.0
     max_fps: int = 30
@@ -90,6 +93,12 @@ class Settings:
     def dlq_name(self) -> str:
         """The SQS dead-letter queue (dramatiq-sqs names it ``<queue>_dlq``)."""
         return f"{self.queue_name}_dlq"
+
+    @property
+    def step_time_limit_s(self) -> int:
+        """Dramatiq's time limit of one step attempt: several ffmpeg calls may each use
+        their full timeout, so it is a backstop above them, never the first to fire."""
+        return self.ffmpeg_timeout_s * 2 + 60
 
     @property
     def heartbeat_interval_s(self) -> float:

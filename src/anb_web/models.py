@@ -11,6 +11,7 @@ import unicodedata
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     Float,
@@ -115,8 +116,10 @@ class Video(Base):
     poster_key: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     processed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    #: Epoch seconds of the event that set ``status``: orders out-of-order worker events.
+    #: Epoch seconds (the worker's clock) of the event that set ``status``: for staleness.
     status_at: Mapped[float | None] = mapped_column(Float)
+    #: ``event_order`` of the event that set ``status``: orders out-of-order worker events.
+    status_order: Mapped[int | None] = mapped_column(BigInteger)
     error_step: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
 
@@ -137,8 +140,10 @@ class VideoStep(Base):
     seconds: Mapped[float | None] = mapped_column(Float)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
-    #: Epoch seconds of the newest event applied: older redeliveries are ignored.
+    #: Epoch seconds (the worker's clock) of the newest event applied.
     last_event_at: Mapped[float | None] = mapped_column(Float)
+    #: ``event_order`` of the newest event applied: older redeliveries are ignored.
+    last_event_order: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Vote(Base):
@@ -151,6 +156,22 @@ class Vote(Base):
         ForeignKey("videos.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class WorkerRecord(Base):
+    """A worker's last beat (``anb_pipeline.events.WorkerBeat``), for ``anb status``."""
+
+    __tablename__ = "workers"
+
+    #: ``host:pid``.
+    worker_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(255))
+    #: Epoch seconds (the worker's clock) of its last answered receive; None before one.
+    last_receive_at: Mapped[float | None] = mapped_column(Float)
+    #: Epoch seconds (the worker's clock) of its last beat.
+    last_beat_at: Mapped[float] = mapped_column(Float, index=True)
+    free_slots: Mapped[int] = mapped_column(Integer)
+    slots: Mapped[int] = mapped_column(Integer)
 
 
 class RevokedToken(Base):

@@ -16,7 +16,7 @@ import time
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from anb_pipeline import BrokerUnavailable, MediaPipeline, Settings
+from anb_pipeline import BrokerUnavailable, MediaPipeline, Settings, run_of
 
 from .db import Database, make_engine
 from .models import Video
@@ -37,15 +37,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run_reconcile)
 
 
-def _stranded(session: Session, *, cutoff_epoch_s: float) -> list[tuple[str, str]]:
-    """Unfinished videos whose last event (or, with none yet, upload) predates the cutoff."""
+def _stranded(session: Session, *, cutoff_epoch_s: float) -> list[tuple[str, str, int]]:
+    """Unfinished videos whose last event (or, with none yet, upload) predates the cutoff,
+    with the run their pipeline restarts as."""
     cutoff = dt.datetime.fromtimestamp(cutoff_epoch_s, dt.timezone.utc)
-    query = select(Video.id, Video.source_key).where(
+    query = select(Video.id, Video.source_key, Video.status_order).where(
         Video.status.in_(("pending", "processing")),
         or_(Video.status_at < cutoff_epoch_s,
             and_(Video.status_at.is_(None), Video.created_at < cutoff)),
     ).order_by(Video.seq)
-    return [(row.id, row.source_key) for row in session.execute(query)]
+    return [(row.id, row.source_key, 0 if row.status_order is None else run_of(row.status_order) + 1)
+            for row in session.execute(query)]
 
 
 def _mark_lost(session: Session, *, video_id: str) -> None:
@@ -61,13 +63,14 @@ def reconcile(pipeline: MediaPipeline, *, stale_after_s: float | None,
     # The query runs and its connection goes back before any storage or queue call.
     stranded = database.call(_stranded, cutoff_epoch_s=cutoff)
     requeued = 0
-    for video_id, source_key in stranded:
+    for video_id, source_key, run in stranded:
         if not pipeline.storage.exists(source_key):
             database.call(_mark_lost, video_id=video_id)
             logger.error("Video %s cannot be reprocessed: %s", video_id, MISSING_ORIGINAL,
                          extra={"video_id": video_id})
             continue
-        pipeline.enqueue(video_id=video_id, source_key=source_key)
+        # A new run: its events order after whatever the stranded one left behind.
+        pipeline.enqueue(video_id=video_id, source_key=source_key, run=run)
         requeued += 1
     return requeued
 

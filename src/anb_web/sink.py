@@ -4,6 +4,8 @@ Events arrive at least once and possibly out of order. Every change is one guard
 whose WHERE clause holds the rule, so applying an event twice, or late, changes nothing:
 
 - a ``processed`` video never moves back;
+- events are ordered by ``event.order`` (run, step position, attempt, phase), which the
+  worker computes from the message: never by comparing the clocks of different workers;
 - a step record only takes an event newer than the last one it applied;
 - ``failed`` moves back to ``processing`` only for a start newer than the failure (a
   redriven message), never for a late duplicate of an older start;
@@ -17,18 +19,20 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from sqlalchemy import and_, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from anb_pipeline import Job, PipelineEvent, Settings, Storage, open_storage
+from anb_pipeline import Job, PipelineEvent, Settings, Storage, VideoState, WorkerBeat, open_storage
 
 from .db import Database, make_engine
-from .models import Video, VideoStep
+from .models import Video, VideoStep, WorkerRecord
 from .settings import database_url_from_env
 
 logger = logging.getLogger(__name__)
 
+#: Beats older than this are swept (a worker that is gone for a day is forgotten), seconds.
+WORKER_RECORD_TTL_S = 86400
 #: A worker applies one event at a time per thread: a small pool is plenty.
 SINK_POOL_SIZE = 2
 
@@ -62,6 +66,30 @@ class DatabaseSink:
         if not found:
             self._forget_deleted_video(event.video_id)
 
+    def video_state(self, video_id: str) -> VideoState:
+        """GONE when no row has this id, DONE when it is processed, else ACTIVE (one PK read)."""
+        status = self.database.call(
+            lambda session: session.scalar(select(Video.status).where(Video.id == video_id)))
+        if status is None:
+            return VideoState.GONE
+        return VideoState.DONE if status == "processed" else VideoState.ACTIVE
+
+    def record_worker(self, beat: WorkerBeat) -> None:
+        """Keep the worker's last beat (one row per ``host:pid``); sweep day-old rows."""
+        values = {"queue": beat.queue, "last_receive_at": beat.last_receive_at,
+                  "last_beat_at": beat.at, "free_slots": beat.free_slots, "slots": beat.slots}
+
+        def record(session: Session) -> None:
+            updated = session.execute(update(WorkerRecord)
+                                      .where(WorkerRecord.worker_id == beat.worker_id)
+                                      .values(**values))
+            if not updated.rowcount:  # type: ignore[attr-defined]
+                session.execute(insert(WorkerRecord).values(worker_id=beat.worker_id, **values))
+            session.execute(delete(WorkerRecord).where(
+                WorkerRecord.last_beat_at < beat.at - WORKER_RECORD_TTL_S))
+
+        self.database.call(record)
+
     def _handlers(self) -> dict[str, Callable[..., bool]]:
         return {
             "step_started": self._step_started, "step_finished": self._step_finished,
@@ -83,8 +111,8 @@ class DatabaseSink:
 
     def _update_step(self, session: Session, event: PipelineEvent, *, newer_only: bool,
                      **values: object) -> None:
-        last = VideoStep.last_event_at
-        fresh = last < event.at if newer_only else last <= event.at
+        last = VideoStep.last_event_order
+        fresh = last < event.order if newer_only else last <= event.order
         conditions = [VideoStep.video_id == event.video_id, VideoStep.name == event.step,
                       or_(last.is_(None), fresh)]
         if values.get("status") != "succeeded":
@@ -94,7 +122,8 @@ class DatabaseSink:
                                               Video.status == "processed"))
         session.execute(
             update(VideoStep).where(*conditions)
-            .values(attempts=_max_attempts(event.attempt), last_event_at=event.at, **values)
+            .values(attempts=_max_attempts(event.attempt), last_event_at=event.at,
+                    last_event_order=event.order, **values)
         )
 
     def _step_started(self, session: Session, *, event: PipelineEvent) -> bool:
@@ -107,9 +136,9 @@ class DatabaseSink:
                 Video.id == event.video_id,
                 or_(Video.status == "pending",
                     and_(Video.status.in_(("processing", "failed")),
-                         or_(Video.status_at.is_(None), Video.status_at < event.at))))
-            .values(status="processing", status_at=event.at, error_step=None,
-                    error_message=None)
+                         or_(Video.status_order.is_(None), Video.status_order < event.order))))
+            .values(status="processing", status_at=event.at, status_order=event.order,
+                    error_step=None, error_message=None)
         )
         return True
 
@@ -137,6 +166,7 @@ class DatabaseSink:
         session.execute(
             update(Video).where(Video.id == event.video_id, Video.status != "processed")
             .values(status="processed", processed_at=_when(event), status_at=event.at,
+                    status_order=event.order,
                     output_key=output.get("output_key") or job.output_key("mp4"),
                     poster_key=output.get("poster_key") or job.output_key("jpg"),
                     error_step=None, error_message=None)
@@ -160,9 +190,9 @@ class DatabaseSink:
                 Video.id == event.video_id,
                 or_(Video.status == "pending",
                     and_(Video.status.in_(("processing", "failed")),
-                         or_(Video.status_at.is_(None), Video.status_at <= event.at))))
-            .values(status="failed", status_at=event.at, error_step=event.step,
-                    error_message=event.error or "failed")
+                         or_(Video.status_order.is_(None), Video.status_order <= event.order))))
+            .values(status="failed", status_at=event.at, status_order=event.order,
+                    error_step=event.step, error_message=event.error or "failed")
         )
         return True
 

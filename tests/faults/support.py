@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 import uuid
 from collections.abc import Iterator
@@ -59,6 +60,17 @@ class TcpProxy:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+
+    def reset_connections(self) -> int:
+        """Reset every open connection (RST, mid-call) and keep listening; returns how many."""
+        with self._lock:
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                # SO_LINGER 0: close() sends a reset, as a dropped NAT entry or LB would.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        return len(sockets) // 2
 
     def _accept(self, listener: socket.socket) -> None:
         while True:

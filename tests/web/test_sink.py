@@ -8,15 +8,21 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from anb_pipeline import MediaPipeline, PipelineEvent
+from anb_pipeline import MediaPipeline, PipelineEvent, VideoState
+from anb_pipeline.events import event_order, run_of
+from anb_pipeline.settings import DEFAULT_STEPS
 from anb_web.sink import DatabaseSink, make_sink
 
 from .conftest import bearer, publish, signup, upload
 
 
 def event(kind: str, video_id: str, step: str, at: float, **fields: object) -> PipelineEvent:
+    """An event as a worker sends it: ``at`` from its clock, ``order`` from the message."""
+    attempt, run = int(fields.pop("attempt", 1)), int(fields.pop("run", 0))
+    position = DEFAULT_STEPS.index(step) if step in DEFAULT_STEPS else len(DEFAULT_STEPS)
+    order = event_order(run=run, position=position, attempt=attempt, kind=kind)  # type: ignore[arg-type]
     return PipelineEvent(kind=kind, video_id=video_id, step=step,  # type: ignore[arg-type]
-                         attempt=int(fields.pop("attempt", 1)), message_id="m", at=at,
+                         attempt=attempt, message_id="m", at=at, order=order,
                          **fields)  # type: ignore[arg-type]
 
 
@@ -103,11 +109,58 @@ def test_a_late_start_does_not_revive_a_failure_but_a_redrive_does(
                     error="RuntimeError: boom"))
     sink.emit(event("step_started", video_id, "trim", 10.0, attempt=3))  # a duplicate
     assert detail(client, token, video_id)["processing_status"] == "failed"
-    sink.emit(event("step_started", video_id, "trim", 500.0, attempt=1))  # redriven
+    sink.emit(event("step_started", video_id, "trim", 500.0, attempt=1, run=1))  # redriven
     state = detail(client, token, video_id)
     assert state["processing_status"] == "processing"
     assert "error" not in state
     assert state["steps"][0]["attempts"] == 3  # type: ignore[index]
+
+
+def test_events_are_ordered_by_their_place_in_the_pipeline_not_by_worker_clocks(
+    client: TestClient, sink: DatabaseSink, owner_and_video: tuple[str, str]
+) -> None:
+    token, video_id = owner_and_video
+    # The first attempt ran on a worker whose clock is 300 s ahead; the rest on true time.
+    sink.emit(event("step_started", video_id, "trim", 1300.0, attempt=1))
+    sink.emit(event("step_failed", video_id, "trim", 1301.0, attempt=1, error="E: 1"))
+    sink.emit(event("step_started", video_id, "trim", 1016.0, attempt=2))
+    sink.emit(event("step_failed", video_id, "trim", 1017.0, attempt=2, error="E: 2"))
+    sink.emit(event("step_started", video_id, "trim", 1047.0, attempt=3))
+    sink.emit(event("pipeline_dead_lettered", video_id, "trim", 1048.0, attempt=3,
+                    error="E: 3"))
+    state = detail(client, token, video_id)
+    assert state["processing_status"] == "failed"
+    assert state["steps"][0]["status"] == "failed"  # type: ignore[index]
+    sink.emit(event("step_started", video_id, "trim", 1100.0, attempt=1, run=1))  # redriven
+    sink.emit(event("step_finished", video_id, "trim", 1101.0, attempt=1, run=1, seconds=1.0))
+    assert detail(client, token, video_id)["processing_status"] == "processing"
+    assert detail(client, token, video_id)["steps"][0]["status"] == "succeeded"  # type: ignore
+
+
+def test_a_restarted_pipeline_is_a_new_run_that_orders_after_the_stranded_one(
+    client: TestClient, sink: DatabaseSink, owner_and_video: tuple[str, str]
+) -> None:
+    token, video_id = owner_and_video
+    sink.emit(event("step_started", video_id, "trim", 10.0))
+    sink.emit(event("step_finished", video_id, "trim", 11.0, seconds=1.0))
+    stranded = event("step_started", video_id, "resize", 12.0, attempt=2)
+    sink.emit(stranded)
+    restart = run_of(stranded.order) + 1  # what reconcile and redrive enqueue with
+    assert restart == 1
+    sink.emit(event("step_started", video_id, "trim", 13.0, run=restart))
+    steps = detail(client, token, video_id)["steps"]
+    assert steps[0]["status"] == "running", "the new run's start is newer"  # type: ignore[index]
+
+
+def test_the_sink_tells_a_videos_state(
+    client: TestClient, sink: DatabaseSink, owner_and_video: tuple[str, str]
+) -> None:
+    token, video_id = owner_and_video
+    assert sink.video_state(video_id) is VideoState.ACTIVE
+    sink.emit(event("pipeline_done", video_id, "upload", 50.0))
+    assert sink.video_state(video_id) is VideoState.DONE
+    assert client.delete(f"/api/videos/{video_id}", headers=bearer(token)).status_code == 204
+    assert sink.video_state(video_id) is VideoState.GONE
 
 
 def test_an_event_for_an_unknown_step_gets_its_own_record(

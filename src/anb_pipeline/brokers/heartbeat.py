@@ -13,8 +13,30 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-#: ChangeMessageVisibilityBatch takes at most ten entries.
+#: ChangeMessageVisibilityBatch (like every SQS batch call) takes at most ten entries.
 BATCH_SIZE = 10
+#: The batch failure codes that mean the message is gone (deleted, purged, or its receipt
+#: expired): renewing it again can never succeed.
+GONE_CODES = frozenset({"ReceiptHandleIsInvalid", "MessageNotInflight"})
+
+
+def change_visibility(client: Any, queue_url: str, receipt_handles: list[str], *,
+                      timeout_s: int) -> list[dict[str, Any]]:
+    """Set the visibility timeout of each message, ten per call.
+
+    Returns the ``Failed`` entries of the responses, each with its ``ReceiptHandle`` added.
+    Raises: what the boto3 client raises when a call fails as a whole.
+    """
+    failed: list[dict[str, Any]] = []
+    for start in range(0, len(receipt_handles), BATCH_SIZE):
+        batch = receipt_handles[start : start + BATCH_SIZE]
+        response = client.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": timeout_s}
+            for i, handle in enumerate(batch)
+        ])
+        failed += [{**failure, "ReceiptHandle": batch[int(failure["Id"])]}
+                   for failure in response.get("Failed", [])]
+    return failed
 
 
 class VisibilityHeartbeat:
@@ -34,6 +56,10 @@ class VisibilityHeartbeat:
         with self._lock:
             self._handles.add(receipt_handle)
 
+    def tracks(self, receipt_handle: str) -> bool:
+        with self._lock:
+            return receipt_handle in self._handles
+
     def forget(self, receipt_handle: str) -> None:
         with self._lock:
             self._handles.discard(receipt_handle)
@@ -42,26 +68,21 @@ class VisibilityHeartbeat:
         self._stopped.set()
 
     def beat(self) -> None:
-        """Renew every tracked message once."""
+        """Renew every tracked message once; stop renewing the ones SQS says are gone."""
         with self._lock:
             handles = sorted(self._handles)
-        for start in range(0, len(handles), BATCH_SIZE):
-            entries = [
-                {"Id": str(i), "ReceiptHandle": handle,
-                 "VisibilityTimeout": self.visibility_timeout_s}
-                for i, handle in enumerate(handles[start : start + BATCH_SIZE])
-            ]
-            try:
-                response = self.client.change_message_visibility_batch(
-                    QueueUrl=self.queue_url, Entries=entries
-                )
-            except (BotoCoreError, ClientError):
-                # Missing one beat is harmless: the next comes well before the timeout.
-                self.logger.warning("Visibility heartbeat failed; retrying.", exc_info=True)
-                continue
-            for failure in response.get("Failed", []):
-                self.logger.warning("Could not extend a message's visibility: %s",
-                                    failure.get("Message", failure))
+        try:
+            failed = change_visibility(self.client, self.queue_url, handles,
+                                       timeout_s=self.visibility_timeout_s)
+        except (BotoCoreError, ClientError):
+            # Missing one beat is harmless: the next comes well before the timeout.
+            self.logger.warning("Visibility heartbeat failed; retrying.", exc_info=True)
+            return
+        for failure in failed:
+            self.logger.warning("Could not extend a message's visibility: %s",
+                                failure.get("Message", failure.get("Code")))
+            if failure.get("Code") in GONE_CODES:
+                self.forget(failure["ReceiptHandle"])
 
     def _run(self) -> None:
         while not self._stopped.wait(self.interval_s):

@@ -12,6 +12,11 @@ What this subclass changes, and why:
 - Delays: a retry delay above the SQS limit is clamped, never dropped.
 - Hand-offs: if enqueueing the next step or a retry fails, the message being processed is
   given back to the queue instead of being acked, so the step is redone, not lost.
+- Faults: no SQS call that fails (a reset, an outage, a receipt handle a purge made
+  invalid) can leave a consumer slot held or a message renewed forever; a watchdog frees
+  leaked slots and restarts a stalled worker (see ``watchdog``).
+- Foreign messages: a body that is not a Dramatiq message goes to the DLQ at once, as it
+  is, with the reason in a message attribute.
 - Dead letters: ``nack`` stores the message as it is *now* (error, attempts, reason),
   not the body it arrived with.
 - Queues: created with the attributes the deployment expects (long polling, retention,
@@ -22,11 +27,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 import time
-from base64 import b64decode, b64encode
+from base64 import b64encode
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import boto3
@@ -35,19 +42,34 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from dramatiq.middleware import CurrentMessage
 from dramatiq_sqs import SQSBroker
-from dramatiq_sqs.broker import MAX_DELAY_SECONDS, MAX_PREFETCH
+from dramatiq_sqs.broker import MAX_DELAY_SECONDS, MAX_MESSAGE_SIZE_BYTES, MAX_PREFETCH
 from dramatiq_sqs.exceptions import MessageTooLarge
 
 from ..errors import BrokerUnavailable
-from ..middleware.poison import REASON_OPTION
+from ..events import WorkerBeat
+from ..messages import REASON_OPTION, decode_body
 from ..settings import Settings
-from .heartbeat import VisibilityHeartbeat
+from .heartbeat import VisibilityHeartbeat, change_visibility
+from .watchdog import ConsumerWatchdog, SlotTable
 
 QUEUE_RETENTION_S = 4 * 86400
 DLQ_RETENTION_S = 14 * 86400
 #: Longest wait before a message whose hand-off failed is tried again.
 HANDOFF_RETRY_DELAY_S = 30
 FULL_SLOTS_SLEEP_S = 0.2
+#: Pause after a receive call that failed (an outage), in seconds.
+RECEIVE_RETRY_DELAY_S = 2
+#: Seconds a call may take beyond its long poll before the client gives up on it.
+SQS_READ_MARGIN_S = 10
+#: Missed long polls after which a consumer counts as stalled.
+STALL_POLLS = 3
+#: The DLQ message attribute that says why a foreign body was dead-lettered.
+FOREIGN_REASON_ATTRIBUTE = "anb_dead_letter_reason"
+MAX_REASON_CHARS = 1000
+#: How often a consumer reports a WorkerBeat (``anb status`` shows them), in seconds.
+BEAT_INTERVAL_S = 15.0
+#: Pause between two looks at the queue's counters in ``join``, in seconds.
+JOIN_POLL_S = 1.0
 
 
 def queue_attributes(settings: Settings, *, dlq_arn: str) -> dict[str, str]:
@@ -65,18 +87,31 @@ def sqs_client(settings: Settings) -> Any:
     return boto3.client(
         "sqs", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region,
         config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
-                      read_timeout=settings.sqs_wait_time_s + 10),
+                      read_timeout=settings.sqs_wait_time_s + SQS_READ_MARGIN_S),
     )
 
 
 class SafeSQSBroker(SQSBroker):
+    """dramatiq-sqs's broker with every SQS call made through thread-safe clients.
+
+    Parameters:
+      settings: queue names, endpoint, region, visibility timeout, long-poll wait.
+      middleware: the framework's stack (``pipeline.middleware_stack``).
+    """
+
     def __init__(self, *, settings: Settings, middleware: list[dramatiq.Middleware]) -> None:
-        super().__init__(
-            middleware=middleware, dead_letter=True, retention=QUEUE_RETENTION_S,
-            dead_letter_retention=DLQ_RETENTION_S,
-            visibility_timeout=settings.visibility_timeout_s,
-            endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region,
-        )
+        # SQSBroker.__init__ would build a boto3 *resource*, which is not thread-safe and
+        # which nothing here uses: set up the plain Dramatiq broker and the few attributes
+        # SQSBroker's own methods read (declare_queue, get_declared_queues) instead.
+        self.queue_names: set[str] = set()
+        dramatiq.Broker.__init__(self, middleware=middleware)
+        self.namespace = None
+        self.retention = QUEUE_RETENTION_S
+        self.max_message_size = MAX_MESSAGE_SIZE_BYTES
+        self.dead_letter = True
+        self.dead_letter_retention = DLQ_RETENTION_S
+        self.visibility_timeout = settings.visibility_timeout_s
+        self.tags = None
         self.settings = settings
         self.client = sqs_client(settings)
         self._urls: dict[str, str] = {}
@@ -124,10 +159,45 @@ class SafeSQSBroker(SQSBroker):
             wait_time_s=min(self.settings.sqs_wait_time_s, max(timeout // 1000, 1)),
             visibility_timeout_s=self.settings.visibility_timeout_s,
             take_failed_handoff=self._take_failed_handoff,
+            max_hold_s=self.settings.step_time_limit_s + self.settings.visibility_timeout_s,
+            actors=self.actors, on_beat=self._beat,
         )
+
+    def _beat(self, beat: WorkerBeat) -> None:
+        # Only middleware that define the hook: Broker.emit_after would log every other.
+        for middleware in self.middleware:
+            hook = getattr(middleware, "after_worker_beat", None)
+            if hook is not None:
+                hook(self, beat)
+
+    def join(self, queue_name: str, *, timeout: int | None = None) -> None:
+        """Wait until the queue holds no visible, delayed or in-flight message.
+
+        ``timeout`` is in milliseconds, as in every Dramatiq broker.
+        Raises: ``dramatiq.QueueJoinTimeout`` when the timeout passes first;
+        ``BrokerUnavailable`` when SQS cannot be reached.
+        """
+        if queue_name not in self.queue_names:
+            raise dramatiq.QueueNotFound(queue_name)
+        deadline = None if timeout is None else time.monotonic() + timeout / 1000
+        counters = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
+                    "ApproximateNumberOfMessagesNotVisible"]
+        while True:
+            try:
+                attributes = self.client.get_queue_attributes(
+                    QueueUrl=self.queue_url(queue_name), AttributeNames=counters)["Attributes"]
+            except (BotoCoreError, ClientError) as exc:
+                raise BrokerUnavailable(f"SQS is unreachable: {exc}") from exc
+            if sum(int(attributes.get(name, 0)) for name in counters) == 0:
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise dramatiq.QueueJoinTimeout(queue_name)
+            time.sleep(JOIN_POLL_S)
 
     def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
         delay_s = min((delay or 0) // 1000, MAX_DELAY_SECONDS)
+        # Before encoding: middleware may set options (LifecycleEvents carries the run).
+        self.emit_before("enqueue", message, delay)
         body = b64encode(message.encode()).decode()
         if len(body) > self.max_message_size:
             reason = (f"the next message would be {len(body)} bytes encoded, over the SQS "
@@ -135,7 +205,6 @@ class SafeSQSBroker(SQSBroker):
             # Retrying cannot shrink it; without this the pipeline would silently end here.
             self._dead_letter_current(reason)
             raise MessageTooLarge(reason)
-        self.emit_before("enqueue", message, delay)
         try:
             self.client.send_message(QueueUrl=self.queue_url(message.queue_name),
                                      MessageBody=body, DelaySeconds=delay_s)
@@ -172,9 +241,20 @@ class SafeSQSBroker(SQSBroker):
 
 
 class SafeSQSConsumer(dramatiq.Consumer):
+    """Receives into a bounded number of slots; every SQS call it makes may fail.
+
+    A slot is taken when a message is received and released when the message is acked,
+    nacked, given back or requeued, whatever SQS answers: a call that fails is logged and
+    the message comes back by its visibility timeout (its step is redone, never lost),
+    because releasing a slot also stops the heartbeat renewing that message. A failed
+    receive is retried after a pause; the consumer itself never raises, since Dramatiq
+    would replace it and orphan the messages its worker threads still hold.
+    """
+
     def __init__(
         self, *, client: Any, queue_url: str, dlq_url: str, prefetch: int, wait_time_s: int,
-        visibility_timeout_s: int, take_failed_handoff: Any,
+        visibility_timeout_s: int, take_failed_handoff: Any, max_hold_s: float,
+        actors: Mapping[str, Any], on_beat: Callable[[WorkerBeat], None],
     ) -> None:
         self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
         self.client = client
@@ -184,16 +264,27 @@ class SafeSQSConsumer(dramatiq.Consumer):
         self.wait_time_s = wait_time_s
         self.visibility_timeout_s = visibility_timeout_s
         self.take_failed_handoff = take_failed_handoff
+        #: The broker's declared actors (a live view): messages for others are not ours.
+        self.actors = actors
         self.heartbeat = VisibilityHeartbeat(
             client=client, queue_url=queue_url, visibility_timeout_s=visibility_timeout_s
         )
         self.buffer: deque[SQSMessage] = deque()
-        self.held = 0
-        self._held_lock = threading.Lock()
+        self.slots = SlotTable(capacity=self.prefetch)
+        #: Wall-clock time of the last receive call that SQS answered (``anb status``).
+        self.last_receive_at: float | None = None
+        self.on_beat = on_beat
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._next_beat = 0.0
+        self.watchdog = ConsumerWatchdog(
+            consumer=self, max_hold_s=max_hold_s,
+            stall_after_s=STALL_POLLS * (wait_time_s + SQS_READ_MARGIN_S),
+        )
 
     def __next__(self) -> dramatiq.MessageProxy | None:
+        self.watchdog.polled()
         if not self.buffer:
-            if self._free_slots() > 0:
+            if self.slots.free() > 0:
                 self._receive()
             else:
                 # Every slot is busy with a step that may run for minutes: poll gently.
@@ -202,73 +293,130 @@ class SafeSQSConsumer(dramatiq.Consumer):
             return self.buffer.popleft()
         return None
 
-    def _free_slots(self) -> int:
-        with self._held_lock:
-            return self.prefetch - self.held
-
     def _receive(self) -> None:
-        response = self.client.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=self._free_slots(),
-            WaitTimeSeconds=self.wait_time_s, VisibilityTimeout=self.visibility_timeout_s,
-            AttributeNames=["ApproximateReceiveCount"],
-        )
+        try:
+            response = self.client.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=self.slots.free(),
+                WaitTimeSeconds=self.wait_time_s, VisibilityTimeout=self.visibility_timeout_s,
+                AttributeNames=["ApproximateReceiveCount"],
+            )
+        except (BotoCoreError, ClientError) as exc:
+            self.logger.warning("Receiving from SQS failed (%s); trying again in %d s.",
+                                exc, RECEIVE_RETRY_DELAY_S)
+            time.sleep(RECEIVE_RETRY_DELAY_S)
+            return
+        self.last_receive_at = time.time()
         for raw in response.get("Messages", []):
-            self.heartbeat.track(raw["ReceiptHandle"])
-            try:
-                message = dramatiq.Message.decode(b64decode(raw["Body"]))
-            except Exception:
-                # Not ours to run: the queue's RedrivePolicy moves it to the DLQ after
-                # max_receives deliveries. Stop renewing so that happens soon.
-                self.logger.error("Undecodable message %s left for the redrive policy.",
-                                  raw["MessageId"])
-                self.heartbeat.forget(raw["ReceiptHandle"])
+            message = decode_body(raw["Body"])
+            if message is None:
+                self._dead_letter_at_once(raw, reason="not a Dramatiq message")
+                continue
+            if message.actor_name not in self.actors:
+                # Dramatiq would dead-letter it with no reason, and a redrive would bounce.
+                reason = f"unknown actor {message.actor_name}"
+                message.options[REASON_OPTION] = reason
+                self._dead_letter_at_once(raw, reason=reason,
+                                          body=b64encode(message.encode()).decode())
                 continue
             receive_count = int(raw.get("Attributes", {}).get("ApproximateReceiveCount", 1))
-            self.buffer.append(SQSMessage(message, raw["ReceiptHandle"], receive_count))
-            with self._held_lock:
-                self.held += 1
+            proxy = SQSMessage(message, raw["ReceiptHandle"], receive_count)
+            self.slots.take(proxy.receipt_handle)
+            self.heartbeat.track(proxy.receipt_handle)
+            self.buffer.append(proxy)
+
+    def _dead_letter_at_once(self, raw: dict[str, Any], *, reason: str,
+                             body: str | None = None) -> None:
+        """Move a message no worker here can run to the DLQ, with the reason beside it."""
+        self.logger.error("Dead-lettering SQS message %s: %s.", raw["MessageId"], reason)
+        try:
+            self.client.send_message(
+                QueueUrl=self.dlq_url, MessageBody=raw["Body"] if body is None else body,
+                MessageAttributes={FOREIGN_REASON_ATTRIBUTE: {
+                    "DataType": "String", "StringValue": reason[:MAX_REASON_CHARS]}},
+            )
+            self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=raw["ReceiptHandle"])
+        except (BotoCoreError, ClientError) as exc:
+            # Left alone, the queue's RedrivePolicy moves it after max_receives deliveries.
+            self.logger.warning("Could not move message %s to the DLQ (%s); the redrive "
+                                "policy will.", raw["MessageId"], exc)
 
     def _release(self, message: SQSMessage) -> None:
         self.heartbeat.forget(message.receipt_handle)
-        with self._held_lock:
-            self.held -= 1
+        self.slots.release(message.receipt_handle)
+
+    def _settle(self, message: SQSMessage, action: str, call: Callable[[], None]) -> None:
+        """Run ``call`` (SQS calls that settle ``message``); release its slot whatever happens."""
+        try:
+            call()
+        except (BotoCoreError, ClientError) as exc:
+            self.logger.warning(
+                "Could not %s message %s (%s): it comes back after its visibility timeout "
+                "and its step is redone.", action, message.message_id, exc)
+        finally:
+            self._release(message)
 
     def ack(self, message: SQSMessage) -> None:  # type: ignore[override]
         if self._gave_back(message):
             return
-        self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle)
-        self._release(message)
+        self._settle(message, "delete", lambda: self.client.delete_message(
+            QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle))
 
     def _gave_back(self, message: SQSMessage) -> bool:
-        """Return the message to the queue if its hand-off (or its record) failed."""
+        """Return the message to the queue if its hand-off (or its record) failed.
+
+        The message goes back as a fresh copy, delayed: a give-back is not a lost worker,
+        so its receive count must not count towards the poison limit. If SQS cannot take
+        the copy, the original comes back by its visibility timeout instead.
+        """
         if not self.take_failed_handoff(message.message_id):
             return False
         self.logger.warning("Giving back message %s: its hand-off failed.", message.message_id)
-        self._change_visibility([message], min(HANDOFF_RETRY_DELAY_S, self.visibility_timeout_s))
-        self._release(message)
+
+        def give_back() -> None:
+            self.client.send_message(
+                QueueUrl=self.queue_url, MessageBody=b64encode(message.encode()).decode(),
+                DelaySeconds=min(HANDOFF_RETRY_DELAY_S, self.visibility_timeout_s))
+            self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle)
+
+        self._settle(message, "give back", give_back)
         return True
 
     def nack(self, message: SQSMessage) -> None:  # type: ignore[override]
         if self._gave_back(message):
             return
-        body = b64encode(message.encode()).decode()
-        self.client.send_message(QueueUrl=self.dlq_url, MessageBody=body)
-        self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle)
-        self._release(message)
+
+        def dead_letter() -> None:
+            body = b64encode(message.encode()).decode()
+            self.client.send_message(QueueUrl=self.dlq_url, MessageBody=body)
+            self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message.receipt_handle)
+
+        self._settle(message, "dead-letter", dead_letter)
 
     def requeue(self, messages: Iterable[SQSMessage]) -> None:  # type: ignore[override]
         messages = list(messages)
-        self._change_visibility(messages, 0)
-        for message in messages:
-            self._release(message)
+        try:
+            change_visibility(self.client, self.queue_url,
+                              [m.receipt_handle for m in messages], timeout_s=0)
+        except (BotoCoreError, ClientError) as exc:
+            self.logger.warning("Could not requeue %d message(s) (%s): they come back after "
+                                "their visibility timeout.", len(messages), exc)
+        finally:
+            for message in messages:
+                self._release(message)
 
-    def _change_visibility(self, messages: list[SQSMessage], timeout_s: int) -> None:
-        for start in range(0, len(messages), 10):
-            entries = [
-                {"Id": str(i), "ReceiptHandle": m.receipt_handle, "VisibilityTimeout": timeout_s}
-                for i, m in enumerate(messages[start : start + 10])
-            ]
-            self.client.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
+    def report(self) -> None:
+        """Send a WorkerBeat at most every ``BEAT_INTERVAL_S`` (called by the watchdog)."""
+        if time.monotonic() < self._next_beat:
+            return
+        self._next_beat = time.monotonic() + BEAT_INTERVAL_S
+        self.on_beat(WorkerBeat(worker_id=self.worker_id, queue=self.queue_url.rsplit("/", 1)[-1],
+                                last_receive_at=self.last_receive_at,
+                                free_slots=self.slots.free(), slots=self.slots.capacity))
+
+    def release_leaked(self, receipt_handle: str) -> None:
+        """Free a slot the watchdog found held past any step's time limit."""
+        self.heartbeat.forget(receipt_handle)
+        self.slots.release(receipt_handle)
 
     def close(self) -> None:
         # Messages received but never handed to a worker go straight back to the queue.
@@ -276,6 +424,7 @@ class SafeSQSConsumer(dramatiq.Consumer):
         if buffered:
             self.requeue(buffered)
         self.heartbeat.stop()
+        self.watchdog.stop()
 
 
 class SQSMessage(dramatiq.MessageProxy):

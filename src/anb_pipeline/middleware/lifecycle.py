@@ -2,6 +2,11 @@
 
 It must sit *before* Retries in the middleware list: ``after_*`` hooks run in reverse
 order, so by the time ours runs, Retries has decided whether the message failed for good.
+
+Events name configured steps only: a fused actor reports each of its parts for
+``step_*`` events, and the part that failed (``messages.failed_step``) when its pipeline
+is dead-lettered. Each event carries its ``order`` in the video's history, computed from
+the message (run, step position, attempt), never from a clock.
 """
 
 from __future__ import annotations
@@ -12,39 +17,58 @@ import time
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import Middleware, MiddlewareError
+from dramatiq.middleware import CurrentMessage, Middleware, MiddlewareError
 
-from ..events import EventKind, EventSink, PipelineEvent
-from ..steps.fused import FUSED_SEPARATOR
-from .poison import REASON_OPTION
-
-STEP_ACTOR_PREFIX = "anb_step_"
-#: Where the last step leaves the final job (output keys) for the pipeline_done event.
-FINAL_JOB_OPTION = "anb_final_job"
-#: Error texts are for people: long enough to say what failed, short enough to store.
-MAX_ERROR_CHARS = 1000
-
-
-def step_name(actor_name: str) -> str | None:
-    if actor_name.startswith(STEP_ACTOR_PREFIX):
-        return actor_name[len(STEP_ACTOR_PREFIX) :]
-    return None
-
-
-def describe(exception: BaseException) -> str:
-    return f"{type(exception).__name__}: {exception}"[:MAX_ERROR_CHARS]
+from ..events import EventKind, EventSink, PipelineEvent, WorkerBeat, event_order
+from ..messages import (
+    FAILED_STEP_OPTION,
+    FINAL_JOB_OPTION,
+    REASON_OPTION,
+    RUN_OPTION,
+    describe,
+    failed_step,
+    job_of,
+    parts,
+    step_name,
+)
 
 
 class SinkUnavailable(MiddlewareError):
-    """The sink could not record a step's start; the attempt fails and is retried."""
+    """Raised when the sink cannot record a step's start: the attempt fails and is retried."""
 
 
 class LifecycleEvents(Middleware):
-    def __init__(self, *, sink: EventSink) -> None:
+    """Parameters: ``sink`` receives the events; ``steps`` are the configured steps in
+    pipeline order (their positions order a video's events)."""
+
+    def __init__(self, *, sink: EventSink, steps: tuple[str, ...]) -> None:
         self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
         self.sink = sink
+        self.steps = steps
         self._started: dict[str, tuple[float, int]] = {}
         self._lock = threading.Lock()
+
+    def after_worker_beat(self, broker: dramatiq.Broker, beat: WorkerBeat) -> None:
+        """A consumer's sign of life (see the SQS broker), for sinks that keep them."""
+        record = getattr(self.sink, "record_worker", None)
+        if record is None:
+            return
+        try:
+            record(beat)
+        except Exception:
+            self.logger.warning("Could not record worker %s's beat.", beat.worker_id,
+                                exc_info=True)
+
+    def before_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any],
+                       delay: int | None) -> None:
+        # A pipeline's next message was built when the pipeline started: it inherits the
+        # run of the message that hands off to it (a redriven run stays that run).
+        # The next message carries no job yet (it receives the previous step's result).
+        current = CurrentMessage.get_current_message()
+        if current is None or RUN_OPTION not in current.options:
+            return
+        if job_of(message).get("video_id") in (None, job_of(current).get("video_id")):
+            message.options[RUN_OPTION] = current.options[RUN_OPTION]
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
         step = step_name(message.actor_name)
@@ -68,30 +92,37 @@ class LifecycleEvents(Middleware):
         step = step_name(message.actor_name)
         if step is None:
             return
-        with self._lock:
-            started, attempt = self._started.pop(message.message_id, (time.monotonic(), 1))
+        started, attempt = self._pop_started(message)
         seconds = round(time.monotonic() - started, 3)
         if exception is not None:
             error = describe(exception)
             self._emit("step_failed", message, step, attempt, seconds=seconds, error=error)
             if message.failed:
+                message.options[FAILED_STEP_OPTION] = failed_step(step, exception)
                 try:
-                    self._emit("pipeline_dead_lettered", message, step, attempt, error=error)
+                    self._emit("pipeline_dead_lettered", message,
+                               message.options[FAILED_STEP_OPTION], attempt, error=error)
                 except Exception:
                     self._redo_later(broker, message, kind="pipeline_dead_lettered")
             return
         self._emit("step_finished", message, step, attempt, seconds=seconds)
         if message.failed:
             # The step worked but its hand-off could not be sent (see the SQS broker).
-            self._emit("pipeline_dead_lettered", message, step, attempt,
+            message.options[FAILED_STEP_OPTION] = parts(step)[-1]
+            self._emit("pipeline_dead_lettered", message, parts(step)[-1], attempt,
                        error=message.options.get(REASON_OPTION, "the hand-off failed"))
             return
         if message.options.get("pipe_target") is None:
             final_job = message.options.get(FINAL_JOB_OPTION) or {}
             try:
-                self._emit("pipeline_done", message, step, attempt, output=final_job.get("meta"))
+                self._emit("pipeline_done", message, parts(step)[-1], attempt,
+                           output=final_job.get("meta"))
             except Exception:
                 self._redo_later(broker, message, kind="pipeline_done")
+
+    def _pop_started(self, message: dramatiq.MessageProxy) -> tuple[float, int]:
+        with self._lock:
+            return self._started.pop(message.message_id, (time.monotonic(), 1))
 
     def _redo_later(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy, *,
                     kind: str) -> None:
@@ -108,29 +139,26 @@ class LifecycleEvents(Middleware):
 
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
         step = step_name(message.actor_name)
-        if step is not None and message.failed:
+        if step is None:
+            return
+        self._pop_started(message)
+        if message.failed:
             error = message.options.get(REASON_OPTION, "skipped")
             attempt = message.options.get("retries", 0) + 1
-            self._emit("pipeline_dead_lettered", message, step, attempt, error=error)
+            message.options[FAILED_STEP_OPTION] = parts(step)[0]
+            self._emit("pipeline_dead_lettered", message, parts(step)[0], attempt, error=error)
 
     def _emit(self, kind: EventKind, message: dramatiq.MessageProxy, step: str, attempt: int,
               **fields: Any) -> None:
-        video_id = _video_id(message)
+        video_id = str(job_of(message).get("video_id", ""))
         # A fused actor reports each of its steps, so progress reads the same either way.
-        steps = step.split(FUSED_SEPARATOR) if kind.startswith("step_") else [step]
-        for name in steps:
+        names = parts(step) if kind.startswith("step_") else [step]
+        first = parts(step_name(message.actor_name) or step)[0]
+        position = self.steps.index(first) if first in self.steps else len(self.steps)
+        order = event_order(run=int(message.options.get(RUN_OPTION, 0)), position=position,
+                            attempt=attempt, kind=kind)
+        for name in names:
             self.sink.emit(PipelineEvent(kind=kind, video_id=video_id, step=name,
                                          attempt=attempt, message_id=message.message_id,
-                                         **fields))
+                                         order=order, **fields))
 
-
-def job_of(message: dramatiq.MessageProxy) -> dict[str, Any]:
-    """The job a step message carries (its first dict argument with a video id)."""
-    for arg in message.args:
-        if isinstance(arg, dict) and "video_id" in arg:
-            return arg
-    return {}
-
-
-def _video_id(message: dramatiq.MessageProxy) -> str:
-    return str(job_of(message).get("video_id", ""))

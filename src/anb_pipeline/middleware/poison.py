@@ -15,7 +15,7 @@ import logging
 import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
-REASON_OPTION = "dead_letter_reason"
+from ..messages import REASON_OPTION
 
 
 class PoisonGuard(Middleware):

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from ..errors import ObjectNotFound
 from ..job import Job
 from ..media import VideoInfo, probe, run_ffmpeg
 from ..settings import Settings
@@ -35,10 +36,17 @@ class StepContext:
         return path
 
     def input_source(self) -> str:
-        """The input as ffmpeg should open it: read in place, never downloaded whole."""
+        """The input as ffmpeg should open it: read in place, never downloaded whole.
+
+        Raises: ``ObjectNotFound`` when the input is not stored (a video deleted, or a
+        duplicate message of a finished pipeline): a storage fact, retried like one,
+        instead of ffmpeg's "not a video" on a URL that answers 404.
+        """
+        if not self.storage.exists(self.job.input_key):
+            raise ObjectNotFound(f"the step's input {self.job.input_key} is not stored")
         # The URL must outlive every ffmpeg call of the step.
         return self.storage.read_url(self.job.input_key,
-                                     expires_s=self.settings.ffmpeg_timeout_s * 2 + 60)
+                                     expires_s=self.settings.step_time_limit_s)
 
     def store_output(self, path: Path, extension: str) -> str:
         """Store ``path`` at the step's deterministic artifact key and return the key."""

@@ -6,11 +6,9 @@ from collections.abc import Sequence
 
 from ..job import Job
 from ..media import probe
+from ..messages import FAILED_STEP_ATTRIBUTE, FUSED_SEPARATOR
 from .base import FilterStep, Step, StepContext
 from .graph import Stage
-
-#: Joins the names of fused steps; the lifecycle events split on it.
-FUSED_SEPARATOR = "+"
 
 
 class FusedStep:
@@ -24,7 +22,12 @@ class FusedStep:
         meta = dict(ctx.job.meta)
         stages: list[Stage] = []
         for part in self.parts:
-            stage = part.stage(ctx, info, meta)
+            try:
+                stage = part.stage(ctx, info, meta)
+            except Exception as exc:
+                # The events name the part that failed, not the group (messages.failed_step).
+                setattr(exc, FAILED_STEP_ATTRIBUTE, part.name)
+                raise
             meta.update(stage.meta)
             stages.append(stage)
         return ctx.render(stages, source)

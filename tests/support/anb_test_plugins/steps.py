@@ -45,13 +45,15 @@ def mark_started() -> None:
 
 
 class SlowStep:
-    """Sleeps ANB_TEST_SLOW_S seconds (default 6), marking its start."""
+    """Sleeps ANB_TEST_SLOW_S seconds (default 6), marking its start, then reads its input
+    (as a step that decodes for a while would: the input may have gone meanwhile)."""
 
     name = "slow"
 
     def run(self, ctx: StepContext) -> Job:
         mark_started()
         time.sleep(float(os.environ.get("ANB_TEST_SLOW_S", "6")))
+        ctx.fetch_input()
         return ctx.job
 
 
