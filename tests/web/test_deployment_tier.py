@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from anb_pipeline import MediaPipeline
+from anb_pipeline.emulator import free_port
 from anb_web.app import create_app
 from anb_web.db import alembic_config
 from anb_web.settings import WebSettings
@@ -192,3 +193,13 @@ def test_metrics_of_two_worker_processes_are_one_view(tmp_path: Path) -> None:
     counted = [_served(scrape, "/openapi.json") for scrape in scrapes]
     print(f"\nanb web --workers 2, {requests} requests; each scrape counts {counted}")
     assert counted == [requests] * len(scrapes)
+
+
+def test_redis_down_makes_login_503_not_500(web_settings: WebSettings,
+                                           pipeline: MediaPipeline) -> None:
+    settings = dataclasses.replace(web_settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    with TestClient(create_app(settings, pipeline=pipeline),
+                    raise_server_exceptions=False) as client:
+        response = client.post("/api/auth/login", json={"username": "a", "password": "b"})
+    assert response.status_code == 503, response.text
+    assert "Redis" in response.json()["detail"]
