@@ -12,6 +12,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .validation import MAX_PAGE, MAX_PAGE_SIZE
+from .videos import (
+    IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_TTL_S,
+    MAX_IDEMPOTENCY_KEY_CHARS,
+    REPLAYED_HEADER,
+)
 
 JSON = "application/json"
 
@@ -187,11 +193,29 @@ PATHS: dict[str, Any] = {
     "/api/videos": {
         "post": {
             "summary": "Upload a video", "tags": ["videos"], "security": SECURED,
-            "description": "Streamed to storage, probed, stored and enqueued, all or nothing.",
+            "description": (
+                "Streamed to storage, probed, stored and enqueued, all or nothing. A client "
+                "that may retry (e.g. after losing the response) sends an `Idempotency-Key`: "
+                f"for {IDEMPOTENCY_TTL_S // 3600} h every request of the same user with the "
+                "same key answers 201 with the video the first one created, without storing "
+                "or enqueueing again."),
+            "parameters": [{
+                "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
+                "description": "An opaque key of the client's choosing, e.g. a UUID, "
+                               "one per upload",
+                "schema": _string(minLength=1, maxLength=MAX_IDEMPOTENCY_KEY_CHARS,
+                                  pattern="^[!-~]+$"),
+            }],
             "requestBody": {"required": True,
                             "content": {"multipart/form-data": {"schema": _ref("Upload")}}},
             "responses": {
-                "201": _json(_ref("UploadResult"), "Accepted for processing"),
+                "201": {**_json(_ref("UploadResult"), "Accepted for processing, or the "
+                                                      "video an earlier request with this "
+                                                      "Idempotency-Key created"),
+                        "headers": {REPLAYED_HEADER: {
+                            "schema": _string(enum=["true"]),
+                            "description": "Present when the answer is a replay"}}},
+                "408": _error("The body stopped arriving; the connection is closed"),
                 "401": UNAUTHORIZED, "413": _error("The file is over the size limit"),
                 "415": _error("Not multipart, or not a decodable video"), "422": INVALID,
                 "503": _error("Storage, database or queue unavailable; nothing was kept"),

@@ -84,8 +84,16 @@ def _vote(session: Session, *, video_id: str, user_id: str) -> int:
     return int(session.scalar(select(func.count(Vote.id)).where(Vote.video_id == video_id)) or 0)
 
 
-def _account_exists(session: Session, *, user_id: str) -> bool:
-    return session.get(User, user_id) is not None
+def _refusal(session: Session, *, video_id: str, user_id: str) -> ApiError:
+    """Why the database refused a vote row: the voter's account, or the video, was deleted
+    after the first checks (each is a foreign key), or the vote exists (the unique pair)."""
+    if session.get(User, user_id) is None:
+        return unauthorized(ACCOUNT_GONE)
+    published = session.scalar(select(Video.id).where(Video.id == video_id,
+                                                       Video.status == PUBLISHED))
+    if published is None:
+        return ApiError(404, "No such published video")
+    return ApiError(409, "You have already voted for this video")
 
 
 async def vote(request: Request) -> JSONResponse:
@@ -97,12 +105,9 @@ async def vote(request: Request) -> JSONResponse:
     try:
         votes = await app.database.run(_vote, video_id=target, user_id=user_id)
     except IntegrityError:
-        # Either constraint can refuse the row: the unique vote, or the voter's foreign key
-        # when the account was deleted after ``authenticate`` saw it. Only this rare path
-        # pays for telling them apart.
-        if not await app.database.run(_account_exists, user_id=user_id):
-            raise unauthorized(ACCOUNT_GONE) from None
-        raise ApiError(409, "You have already voted for this video") from None
+        # Any of three constraints can refuse the row; only this rare path pays for telling
+        # them apart.
+        raise await app.database.run(_refusal, video_id=target, user_id=user_id) from None
     return JSONResponse({"video_id": target, "votes": votes}, status_code=201)
 
 
