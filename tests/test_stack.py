@@ -78,6 +78,11 @@ def test_up_then_demo_processes_a_video_and_stop_leaves_no_process(tmp_path: Pat
         assert demo.returncode == 0, demo.stdout + demo.stderr
         assert "all output invariants hold" in demo.stdout
         assert "'audio_streams': 0" in demo.stdout
+        # The default pipeline fuses trim..bumpers: one pass, one time, shown once.
+        timings = demo.stdout.split("step timings:")[1].split("output:")[0].strip().splitlines()
+        assert len(timings) == 2, timings
+        assert timings[0].strip().startswith("trim → bumpers, one pass")
+        assert timings[1].split()[0] == "upload"
         children = up.descendants()
         assert len(children) >= 3, "web, worker and the worker's process"
     finally:

@@ -2,6 +2,11 @@
 
     python tools/screenshots.py --url http://127.0.0.1:8000 --seed --out docs/screenshots
 
+``--failed`` also uploads a clip that the stack's pipeline fails and shoots its card with
+the reason and Try again; run it against a stack whose pipeline fails, e.g. with the test
+plugin step ``flaky`` (``PYTHONPATH=tests/support ANB_STEPS=trim,resize,watermark,bumpers,
+flaky,upload ANB_TEST_FAIL_FLAG=FILE anb up`` with FILE present).
+
 ``--seed`` first fills a running stack (``anb up``) with a few players, processed videos
 and votes through the JSON API, so the pages have something to show. The browser is
 Debian's Chromium driven by Playwright (``pip install playwright``; never ``playwright
@@ -115,10 +120,26 @@ def _shoot_upload(page: Page, out: Path, name: str) -> Path:
         page.get_by_role("button", name="Upload", exact=True).click()
         page.locator("#upload-status").filter(has_text="Processing has started").wait_for()
     page.locator("li.video").first.locator(".steps li").first.wait_for()
+    page.locator("#upload-status").scroll_into_view_if_needed()
     return _save(page, out, name)
 
 
-def take(url: str, out: Path, *, chromium: str, login: tuple[str, str] | None) -> list[Path]:
+def _shoot_failed(page: Page, out: Path, name: str) -> Path:
+    """Upload a clip and shoot its card once processing failed."""
+    with tempfile.TemporaryDirectory() as scratch:
+        clip = _video(Path(scratch) / "fails.mp4", seconds=2, pattern="testsrc2")
+        page.get_by_label("Title").fill("Behind-the-back pass")
+        page.get_by_label("Video file").set_input_files(clip)
+        page.get_by_role("button", name="Upload", exact=True).click()
+    card = page.locator("li.video").filter(has_text="Behind-the-back pass")
+    card.locator(".failure-reason").filter(has_text=re.compile(".")).wait_for(
+        timeout=PROCESSING_TIMEOUT_S * 1000)
+    card.scroll_into_view_if_needed()
+    return _save(page, out, name)
+
+
+def take(url: str, out: Path, *, chromium: str, login: tuple[str, str] | None,
+         failed: bool = False) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     shots: list[Path] = []
     with sync_playwright() as playwright:
@@ -130,6 +151,10 @@ def take(url: str, out: Path, *, chromium: str, login: tuple[str, str] | None) -
                                ("/rankings", "rankings"), ("/showcase", "showcase")):
                 page.goto(path)
                 shots.append(_shoot(page, out, f"{name}-{width_name}"))
+            page.goto("/my-videos")  # a mistyped address: the site's 404 page
+            shots.append(_shoot(page, out, f"not-found-{width_name}"))
+            page.goto("/rankings?page=99")
+            shots.append(_shoot(page, out, f"rankings-past-last-{width_name}"))
             page.goto("/login")
             page.get_by_label("Username or email").fill("nobody")
             page.get_by_label("Password").fill("wrong password")
@@ -139,15 +164,23 @@ def take(url: str, out: Path, *, chromium: str, login: tuple[str, str] | None) -
                 _log_in(page, *login)
                 page.locator("li.video .steps li").first.wait_for(state="attached")
                 shots.append(_shoot(page, out, f"my-videos-{width_name}"))
+                if failed:
+                    shots.append(_shoot_failed(page, out, f"my-videos-failed-{width_name}"))
+                    page.reload()
                 shots.append(_shoot_upload(page, out, f"my-videos-uploading-{width_name}"))
+                # Delete asks first: the dialog over the list.
+                page.locator("li.video").first.get_by_role(
+                    "button", name=re.compile("^Delete")).click()
+                page.get_by_role("dialog").wait_for()
+                shots.append(_save(page, out, f"my-videos-delete-{width_name}"))
+                page.keyboard.press("Escape")
                 page.goto("/showcase")
-                # Vote twice: the shot shows how a refused second vote reads.
-                card = page.locator("li.card").filter(has=page.locator(".vote-form")).first
-                message = card.locator(".vote-message")
-                card.locator("button").click()
-                message.filter(has_text=re.compile(".")).wait_for()
-                card.locator("button").click()
-                card.locator(".vote-message").filter(has_text="already voted").wait_for()
+                # A vote: the button becomes "Voted", as it stays after a reload.
+                votable = page.locator("li.card").filter(has=page.locator(".vote-form"))
+                if votable.count():
+                    card_id = votable.first.get_attribute("data-id")
+                    votable.first.locator("button").click()
+                    page.locator(f'li.card[data-id="{card_id}"] .voted').wait_for()
                 shots.append(_shoot(page, out, f"showcase-signed-in-{width_name}"))
             context.close()
         browser.close()
@@ -160,13 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--seed", action="store_true", help="add demo players, videos and votes")
+    parser.add_argument("--failed", action="store_true",
+                        help="also shoot a failed upload (a stack that fails it: see above)")
     parser.add_argument("--username", help="log in as this user for the signed-in pages")
     parser.add_argument("--password")
     args = parser.parse_args(argv)
     login = seed(args.url) if args.seed else None
     if args.username and args.password:
         login = (args.username, args.password)
-    take(args.url.rstrip("/"), args.out, chromium=args.chromium, login=login)
+    take(args.url.rstrip("/"), args.out, chromium=args.chromium, login=login,
+         failed=args.failed)
     return 0
 
 

@@ -14,7 +14,7 @@ from .errors import (
     StorageError,
     StorageUnavailable,
 )
-from .events import EventSink, PipelineEvent, VideoState, WorkerBeat, run_of
+from .events import EventSink, PipelineEvent, VideoState, WorkerBeat, event_order, run_of
 from .job import Job
 from .pipeline import MediaPipeline
 from .settings import Settings
@@ -46,5 +46,6 @@ __all__ = [
     "VideoState",
     "WorkerBeat",
     "open_storage",
+    "event_order",
     "run_of",
 ]

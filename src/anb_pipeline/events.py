@@ -75,6 +75,9 @@ class PipelineEvent:
     error: str | None = None
     #: Final job fields (output and poster keys) on ``pipeline_done``.
     output: dict[str, Any] | None = None
+    #: On ``pipeline_dead_lettered``: the job the failed step was given (``Job.to_message``),
+    #: so the pipeline can be resumed at that step (``MediaPipeline.resume``).
+    job: dict[str, Any] | None = None
 
     def asdict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

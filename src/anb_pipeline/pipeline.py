@@ -16,7 +16,7 @@ from .brokers import check_broker, make_broker
 from .errors import BrokerUnavailable, PermanentMediaError
 from .events import EventSink, VideoState, load_sink, video_state
 from .job import Job
-from .messages import FINAL_JOB_OPTION, RUN_OPTION, actor_name
+from .messages import FINAL_JOB_OPTION, RUN_OPTION, actor_name, parts
 from .middleware import LifecycleEvents, LogContext, PoisonGuard, VideoGuard
 from .middleware.video_guard import skip_reason
 from .settings import Settings
@@ -78,6 +78,13 @@ class MediaPipeline:
             steps = fuse(steps, standalone=frozenset(settings.standalone_steps))
         self.steps = steps
         self.actors = {step.name: self._declare(step) for step in self.steps}
+
+    def passes(self) -> dict[str, str]:
+        """Each configured step's name -> the name of the actor (one ffmpeg pass for fused
+        steps) that runs it: ``{"trim": "trim+resize+watermark+bumpers", ..., "upload":
+        "upload"}``. Fused steps report equal times: they are one pass, not several."""
+        return {part: step.name for step in self.steps
+                for part in parts(step.name)}
 
     @functools.cached_property
     def storage(self) -> Storage:
@@ -157,15 +164,40 @@ class MediaPipeline:
         Raises: ``BrokerUnavailable`` when the queue cannot be reached.
         """
         job = Job.start(video_id=video_id, source_key=source_key)
-        messages = self.messages(job)
+        return self._send(self.messages(job), run=run)
+
+    def resume(self, job: Job, *, step: str | None, run: int) -> str:
+        """Run a failed video's pipeline again from ``step``, with fresh attempts.
+
+        What ``anb dlq redrive`` does for a dead letter, for callers that kept the failed
+        step's name and job (the ``pipeline_dead_lettered`` event carries both): ``job`` is
+        the job that step was given; ``step`` a configured step or an actor's step (a fused
+        part resumes at its fused actor, which that job was given to). When ``step`` is not
+        a step of this pipeline (the configuration changed since) or None (the job is not
+        known), the video starts over from the first step with ``job.source_key``. ``run``
+        is the new run's number (one more than the failed run's, see ``run_of``), so its
+        events order after the old ones. Steps are idempotent, so a dead letter redriven as
+        well only repeats work.
+
+        Returns the first message's id. Raises BrokerUnavailable when the queue cannot be
+        reached (nothing was sent).
+        """
+        names = [candidate.name for candidate in self.steps]
+        actor = self.passes().get(step, step) if step is not None else None
+        if actor is None or actor not in names:
+            job, actor = Job.start(video_id=job.video_id, source_key=job.source_key), names[0]
+        message_id = self._send(self.messages(job, start_at=actor), run=run)
+        self.logger.info("Resumed video %s at step %s (run %d).", job.video_id, actor, run,
+                         extra={"video_id": job.video_id, "message_id": message_id})
+        return message_id
+
+    def _send(self, messages: list[dramatiq.Message[Any]], *, run: int) -> str:
         if run:
             messages[0].options[RUN_OPTION] = run
         try:
             dramatiq.pipeline(messages, broker=self.broker).run()
         except dramatiq.errors.BrokerError as exc:
             raise BrokerUnavailable(f"the queue is unreachable: {exc}") from exc
-        self.logger.info("Enqueued video %s (%s).", video_id, ",".join(self.settings.steps),
-                         extra={"video_id": video_id, "message_id": messages[0].message_id})
         return messages[0].message_id
 
     def check_queue(self) -> None:

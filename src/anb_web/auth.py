@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
+import unicodedata
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import String, delete, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -17,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .errors import ApiError, InvalidInput, unauthorized
-from .models import RevokedToken, User, fold
+from .models import RevokedToken, User, email_key, fold, username_key
 from .security import InvalidToken, TokenClaims, hash_password, verify_password
 from .state import Services, services
 from .validation import (
@@ -72,11 +73,25 @@ class SignupForm:
     password: str = dataclasses.field(repr=False)
     profile: dict[str, str | None]
 
+    def key_columns(self) -> dict[str, str | None]:
+        """The identity and lookup columns, computed once here (see ``models``)."""
+        city = self.profile["city"]
+        return {"username_key": username_key(self.username), "email_key": email_key(self.email),
+                "city_key": fold(city) if city else None}
+
 
 def signup_input(data: dict[str, Any]) -> SignupForm:
+    """The checked form; InvalidInput (422) names every wrong field.
+
+    The username is kept in its NFKC form (fullwidth ``ａｌｉｃｅ`` signs up as ``alice``), the
+    email in its NFC form. A value whose normalized or case-folded key would not fit its
+    column (``ß`` folds to ``ss``) is refused here, identically on SQLite and PostgreSQL.
+    """
     errors: dict[str, str] = {}
-    username = text_field(data, "username", errors, required=True, max_chars=32) or ""
-    email = text_field(data, "email", errors, required=True, max_chars=MAX_EMAIL_CHARS) or ""
+    raw_username = text_field(data, "username", errors, required=True, max_chars=32) or ""
+    username = unicodedata.normalize("NFKC", raw_username)
+    email = unicodedata.normalize(
+        "NFC", text_field(data, "email", errors, required=True, max_chars=MAX_EMAIL_CHARS) or "")
     password = text_field(data, "password", errors, required=True, strip=False,
                           min_chars=MIN_PASSWORD_CHARS, max_chars=MAX_PASSWORD_CHARS) or ""
     profile = {name: text_field(data, name, errors, required=False, max_chars=MAX_NAME_CHARS)
@@ -87,7 +102,21 @@ def signup_input(data: dict[str, Any]) -> SignupForm:
         errors["email"] = "Must be a valid email address"
     if errors:
         raise InvalidInput(errors)
-    return SignupForm(username=username, email=email, password=password, profile=profile)
+    form = SignupForm(username=username, email=email, password=password, profile=profile)
+    too_long = {name.removesuffix("_key"): f"Too long once normalized (at most "
+                                          f"{column_chars(name)} characters)"
+                for name, key in form.key_columns().items()
+                if key is not None and len(key) > column_chars(name)}
+    if too_long:
+        raise InvalidInput(too_long)
+    return form
+
+
+def column_chars(name: str) -> int:
+    """The declared length of a ``users`` text column (the models are the one source)."""
+    column_type = User.__table__.columns[name].type
+    assert isinstance(column_type, String) and column_type.length is not None
+    return column_type.length
 
 
 def _taken(session: Session, *, username_key: str, email_key: str) -> dict[str, str]:
@@ -127,27 +156,32 @@ def _conflict(taken: dict[str, str]) -> ApiError:
 async def signup(request: Request) -> JSONResponse:
     app = services(request)
     form = signup_input(await read_json_object(request))
-    keys = {"username_key": form.username.lower(), "email_key": form.email.lower()}
+    keys = form.key_columns()
+    identity = {"username_key": str(keys["username_key"]), "email_key": str(keys["email_key"])}
     # A cheap check first so a duplicate costs no hashing; the insert re-checks atomically.
-    if taken := await app.database.run(_taken, **keys):
+    if taken := await app.database.run(_taken, **identity):
         raise _conflict(taken)
     password_hash = await run_in_threadpool(hash_password, form.password)
-    city = form.profile["city"]
     user = User(id=str(uuid.uuid4()), username=form.username, email=form.email,
-                password_hash=password_hash, city_key=fold(city) if city else None,
-                **keys, **form.profile)
+                password_hash=password_hash, **keys, **form.profile)
     try:
         await app.database.run(_insert_user, user=user)
     except IntegrityError:
         # A parallel signup won the race: the unique indexes are the real guard.
-        raise _conflict(await app.database.run(_taken, **keys)) from None
+        raise _conflict(await app.database.run(_taken, **identity)) from None
     return JSONResponse({**token_json(app, user.id), "user": user_json(user)}, status_code=201)
+
+
+def login_key(login: str) -> str:
+    """The identity a login name means: an email's key when it has an ``@``, else a
+    username's (so ``ａｌｉｃｅ`` and ``ALICE`` log in as ``alice``)."""
+    return email_key(login) if "@" in login else username_key(login)
 
 
 def _credentials(session: Session, *, login: str) -> tuple[str, str] | None:
     column = User.email_key if "@" in login else User.username_key
     row = session.execute(
-        select(User.id, User.password_hash).where(column == login.lower())
+        select(User.id, User.password_hash).where(column == login_key(login))
     ).first()
     return (row.id, row.password_hash) if row else None
 
@@ -161,18 +195,21 @@ async def login(request: Request) -> JSONResponse:
                           max_chars=MAX_PASSWORD_CHARS)
     if errors:
         raise InvalidInput(errors)
-    account, client = name or "", request.client.host if request.client else "unknown"
+    # The client address is the proxy-corrected one (see ANB_TRUSTED_PROXIES).
+    account, client = login_key(name or ""), request.client.host if request.client else "unknown"
+    limiter = app.login_limiter
     # Checked before any hashing: a refused guess costs the server nothing.
-    if retry_after_s := app.login_limiter.retry_after_s(account=account, client=client):
+    if retry_after_s := await run_in_threadpool(limiter.retry_after_s, account=account,
+                                                client=client):
         raise ApiError(429, "Too many failed logins; try again later",
                        headers={"Retry-After": str(retry_after_s)})
-    found = await app.database.run(_credentials, login=account)
+    found = await app.database.run(_credentials, login=name or "")
     user_id, password_hash = found or (None, None)
     # A missing user still costs one verify, so timing does not tell who exists.
     if not await run_in_threadpool(verify_password, password_hash, password or ""):
-        app.login_limiter.failed(account=account, client=client)
+        await run_in_threadpool(limiter.failed, account=account, client=client)
         raise unauthorized(BAD_CREDENTIALS)
-    app.login_limiter.succeeded(account=account)
+    await run_in_threadpool(limiter.succeeded, account=account)
     return JSONResponse(token_json(app, str(user_id)))
 
 

@@ -27,14 +27,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run_web(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .metrics import multiprocess_dir
     from .settings import WebSettings
 
     # Fail here, with the message, rather than in every uvicorn worker.
-    WebSettings.from_env()
+    settings = WebSettings.from_env()
     if args.upgrade_db:
         run_upgrade(argparse.Namespace(revision="head"))
-    uvicorn.run("anb_web.app:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, proxy_headers=True)
+    # Forwarded headers are the app's own middleware's (ANB_TRUSTED_PROXIES), not uvicorn's.
+    with multiprocess_dir(processes=args.workers):
+        uvicorn.run("anb_web.app:create_app", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, proxy_headers=False,
+                    timeout_graceful_shutdown=settings.shutdown_timeout_s)
     return 0
 
 

@@ -86,6 +86,11 @@ class Database:
         self.engine.dispose()
 
 
+#: The PostgreSQL advisory lock that serializes migrations: instances booting together on
+#: one database take turns, and each after the first finds the schema already current.
+MIGRATION_LOCK_ID = 0x616E62  # "anb"
+
+
 def alembic_config(url: str) -> Config:
     """Alembic's configuration, built in code so it works from an installed package."""
     config = Config()

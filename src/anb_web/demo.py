@@ -115,13 +115,26 @@ def watch(client: httpx.Client, video_id: str, *, timeout_s: float) -> dict[str,
     raise RuntimeError(f"video {video_id} was not processed within {timeout_s:g} s")
 
 
+def passes(steps: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """One row per pass: fused steps share one pass and its times, so they are shown once
+    ("trim → bumpers, one pass"), each with the first step's record."""
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for name in dict.fromkeys(step["pass"] for step in steps):
+        members = [step for step in steps if step["pass"] == name]
+        label = members[0]["name"] if len(members) == 1 else (
+            f"{members[0]['name']} → {members[-1]['name']}, one pass")
+        rows.append((label, members[0]))
+    return rows
+
+
 def report(client: httpx.Client, video: dict[str, Any], workdir: Path) -> int:
     if video["processing_status"] == "failed":
-        print(f"FAILED at step {video['error']['step']}: {video['error']['message']}")
+        error = video["error"]
+        print(f"FAILED at step {error['step']}: {error['reason']}\n  ({error['message']})")
         return 1
     print("step timings:")
-    for step in video["steps"]:
-        print(f"  {step['name']:<12} {step['seconds']:>7.2f} s  attempts={step['attempts']}")
+    for label, step in passes(video["steps"]):
+        print(f"  {label:<28} {step['seconds']:>7.2f} s  attempts={step['attempts']}")
     url = urljoin(str(client.base_url), video["processed_url"])
     print(f"output: {url}")
     clip = workdir / "processed.mp4"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeout
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
@@ -57,6 +59,8 @@ def dependency_down(request: Request, exc: Exception) -> Response:
         detail = "The processing queue is unavailable; try again later"
     elif isinstance(exc, StorageError):
         detail = "Storage is unavailable; try again later"
+    elif isinstance(exc, (RedisConnectionError, RedisTimeout)):
+        detail = "The login limiter's store (Redis) is unavailable; try again later"
     else:
         detail = "The database is unavailable; try again later"
     return JSONResponse({"detail": detail}, status_code=503)
@@ -73,5 +77,7 @@ EXCEPTION_HANDLERS = {
     StorageError: dependency_down,
     OperationalError: dependency_down,
     PoolTimeout: dependency_down,
+    RedisConnectionError: dependency_down,
+    RedisTimeout: dependency_down,
     Exception: server_error,
 }

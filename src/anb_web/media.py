@@ -24,7 +24,11 @@ from anb_pipeline.storage import LocalStorage, Storage, check_key
 from .errors import ApiError
 from .security import derive_key
 from .state import services
+from .validation import digits
 
+#: Epoch seconds have 10 digits until the year 2286; 12 leave room without letting a
+#: 5000-digit ``expires`` reach ``int()``.
+MAX_EXPIRES_DIGITS = 12
 #: URLs stay identical for ttl / this many seconds; their lifetime is ttl to ttl * 1.1.
 URL_WINDOW_DIVISOR = 10
 
@@ -56,9 +60,10 @@ class MediaUrls:
         return hmac.new(self.key, message, hashlib.sha256).hexdigest()
 
     def verify(self, key: str, *, expires: str, signature: str) -> bool:
-        if not expires.isdigit() or int(expires) < time.time():
+        expires_at = digits(expires, max_digits=MAX_EXPIRES_DIGITS)
+        if expires_at is None or expires_at < time.time():
             return False
-        expected = self.sign(key, expires=int(expires))
+        expected = self.sign(key, expires=expires_at)
         return hmac.compare_digest(expected.encode(), signature.encode())
 
 

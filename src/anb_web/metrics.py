@@ -2,14 +2,30 @@
 
 ``/metrics`` answers only with ``Authorization: Bearer $ANB_METRICS_TOKEN``; without a
 token configured it does not exist (404), so it is never public by accident.
+
+With several processes (``anb web --workers N``) each scrape reaches one of them, so they
+share prometheus_client's multiprocess mode: every process writes its samples to files in
+``PROMETHEUS_MULTIPROC_DIR`` and a scrape sums them all (see ``multiprocess_dir``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -18,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .errors import ApiError
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Requests that matched no route share one label, so scanners cannot explode the series.
 UNMATCHED = "<unmatched>"
 
@@ -34,7 +51,31 @@ class WebMetrics:
                                     registry=self.registry)
 
     def render(self) -> bytes:
+        """The exposition text: of every process in multiprocess mode, else of this one."""
+        if os.environ.get(MULTIPROC_ENV):
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)
+            return generate_latest(merged)
         return generate_latest(self.registry)
+
+
+@contextlib.contextmanager
+def multiprocess_dir(*, processes: int) -> Iterator[None]:
+    """Multiprocess mode for ``processes`` > 1, in a fresh directory removed afterwards.
+
+    Must be entered before the processes start (prometheus_client reads the variable at
+    import). A directory the operator set is used as it is.
+    """
+    if processes <= 1 or os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="anb-metrics-")
+    os.environ[MULTIPROC_ENV] = directory
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_ENV]
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 class MetricsMiddleware:

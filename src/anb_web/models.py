@@ -39,6 +39,19 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFC", text).casefold()
 
 
+def username_key(username: str) -> str:
+    """The identity of a username: NFKC then case folding (Unicode TR #15 and the
+    Unicode Standard's section 3.13), so fullwidth and other compatibility look-alikes of a
+    name, and its other cases, are the same user."""
+    return unicodedata.normalize("NFKC", username).casefold()
+
+
+def email_key(email: str) -> str:
+    """The identity of an email address: NFC (RFC 6530's normalization for internationalized
+    addresses), lower-cased, so the composed and decomposed ``josé@`` are one address."""
+    return unicodedata.normalize("NFC", email).lower()
+
+
 class UtcDateTime(TypeDecorator[dt.datetime]):
     """Naive UTC in the database, aware UTC in Python: identical on SQLite and PostgreSQL."""
 
@@ -109,6 +122,10 @@ class Video(Base):
     status_order: Mapped[int | None] = mapped_column(BigInteger)
     error_step: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
+    #: JSON of the job the failed step was given: "Try again" resumes there with it.
+    error_job: Mapped[str | None] = mapped_column(Text)
+    #: How many times the owner has tried processing again (limited per video).
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class VideoStep(Base):
@@ -169,3 +186,31 @@ class RevokedToken(Base):
     token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     #: Epoch seconds: after it the token is refused anyway and the row can go.
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class LoginFailure(Base):
+    """One failed login under one limiter key (see ``ratelimit``); swept after its window."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index(None, "key", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: SHA-256 hex of the account or client address.
+    key: Mapped[str] = mapped_column(String(64))
+    #: Epoch seconds.
+    failed_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class IdempotencyKey(Base):
+    """The video an upload's ``Idempotency-Key`` created: a retry gets it back (see
+    ``videos``). It goes with the video, the user, or after ``IDEMPOTENCY_TTL_S``."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    video_id: Mapped[str] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"),
+                                          index=True)
+    #: Epoch seconds.
+    created_at: Mapped[float] = mapped_column(Float, index=True)

@@ -12,6 +12,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .validation import MAX_PAGE, MAX_PAGE_SIZE
+from .videos import (
+    IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_TTL_S,
+    MAX_IDEMPOTENCY_KEY_CHARS,
+    REPLAYED_HEADER,
+)
 
 JSON = "application/json"
 
@@ -112,18 +118,37 @@ SCHEMAS: dict[str, Any] = {
     "Step": _object({"name": _string(),
                      "status": _string(enum=["pending", "running", "succeeded", "failed"]),
                      "started_at": NULLABLE_TIME, "finished_at": NULLABLE_TIME,
-                     "seconds": _nullable({"type": "number"}), "attempts": {"type": "integer"}},
-                    "name", "status", "started_at", "finished_at", "seconds", "attempts"),
+                     "seconds": _nullable({"type": "number"}), "attempts": {"type": "integer"},
+                     "pass": _string(description="The pass that runs the step: steps fused "
+                                     "into one ffmpeg pass share it (e.g. "
+                                     "'trim+resize+watermark+bumpers') and its times")},
+                    "name", "status", "started_at", "finished_at", "seconds", "attempts", "pass"),
     "VideoDetail": {"allOf": [_ref("Video"), _object({
         "steps": {"type": "array", "items": _ref("Step")},
-        "error": _object({"step": _string(), "message": _string()}, "step", "message"),
+        "error": _ref("VideoError"),
     }, "steps")], "description": "`error` is present only when processing_status is failed"},
+    "VideoError": _object({
+        "step": _string(description="The failed step; fused steps are joined with '+'"),
+        "message": _string(description="'ExceptionType: details', for engineers"),
+        "reason": _string(description="For the owner: what went wrong with their file, or "
+                                      "that it was our fault, and what to do"),
+        "retryable": {"type": "boolean", "description": "POST /api/videos/{video_id}/retry "
+                      "can help: the failure was not the file's and retries are left"},
+        "retries_left": {"type": "integer", "minimum": 0,
+                         "description": "Of ANB_MAX_RETRIES_PER_VIDEO (default 3)"},
+    }, "step", "message", "reason", "retryable", "retries_left"),
+    "RetryResult": _object({"id": _string(format="uuid"),
+                            "processing_status": _string(enum=["processing"]),
+                            "retries_left": {"type": "integer", "minimum": 0}},
+                           "id", "processing_status", "retries_left"),
     "Player": _object({"username": _string(), "city": NULLABLE_TEXT,
                        "country": NULLABLE_TEXT}, "username", "city", "country"),
     "PublicVideo": _object({"id": _string(format="uuid"), "title": _string(),
                             "player": _ref("Player"), "processed_url": _string(),
                             "poster_url": _string(), "votes": {"type": "integer"},
-                            "created_at": _string(format="date-time")},
+                            "created_at": _string(format="date-time"),
+                            "voted": {"type": "boolean", "description":
+                                      "Only with a bearer token: the caller voted for it"}},
                            "id", "title", "player", "processed_url", "votes", "created_at"),
     "PublicVideoPage": _page_of("PublicVideo"),
     "VoteResult": _object({"video_id": _string(format="uuid"), "votes": {"type": "integer"}},
@@ -168,11 +193,29 @@ PATHS: dict[str, Any] = {
     "/api/videos": {
         "post": {
             "summary": "Upload a video", "tags": ["videos"], "security": SECURED,
-            "description": "Streamed to storage, probed, stored and enqueued, all or nothing.",
+            "description": (
+                "Streamed to storage, probed, stored and enqueued, all or nothing. A client "
+                "that may retry (e.g. after losing the response) sends an `Idempotency-Key`: "
+                f"for {IDEMPOTENCY_TTL_S // 3600} h every request of the same user with the "
+                "same key answers 201 with the video the first one created, without storing "
+                "or enqueueing again."),
+            "parameters": [{
+                "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
+                "description": "An opaque key of the client's choosing, e.g. a UUID, "
+                               "one per upload",
+                "schema": _string(minLength=1, maxLength=MAX_IDEMPOTENCY_KEY_CHARS,
+                                  pattern="^[!-~]+$"),
+            }],
             "requestBody": {"required": True,
                             "content": {"multipart/form-data": {"schema": _ref("Upload")}}},
             "responses": {
-                "201": _json(_ref("UploadResult"), "Accepted for processing"),
+                "201": {**_json(_ref("UploadResult"), "Accepted for processing, or the "
+                                                      "video an earlier request with this "
+                                                      "Idempotency-Key created"),
+                        "headers": {REPLAYED_HEADER: {
+                            "schema": _string(enum=["true"]),
+                            "description": "Present when the answer is a replay"}}},
+                "408": _error("The body stopped arriving; the connection is closed"),
                 "401": UNAUTHORIZED, "413": _error("The file is over the size limit"),
                 "415": _error("Not multipart, or not a decodable video"), "422": INVALID,
                 "503": _error("Storage, database or queue unavailable; nothing was kept"),
@@ -203,9 +246,26 @@ PATHS: dict[str, Any] = {
                           "409": _error("Published and already voted for")},
         },
     },
+    "/api/videos/{video_id}/retry": {"post": {
+        "summary": "Try processing a failed video again", "tags": ["videos"],
+        "security": SECURED, "parameters": [VIDEO_ID],
+        "description": "Resumes the pipeline at the failed step with that step's job and "
+                       "fresh attempts (like `anb dlq redrive`), at most "
+                       "ANB_MAX_RETRIES_PER_VIDEO times per video (default 3).",
+        "responses": {"202": _json(_ref("RetryResult"), "Queued again"),
+                      "401": UNAUTHORIZED, "403": _error("Another user's video"),
+                      "404": _error("No such video"),
+                      "409": _error("Not failed, a failure of the file itself (the detail "
+                                    "says what to do), or no retries left"),
+                      "503": _error("The queue is unavailable; the video stays failed")},
+    }},
     "/api/public/videos": {"get": {
         "summary": "Published videos", "tags": ["public"], "parameters": PAGE_PARAMS,
-        "responses": {"200": _json(_ref("PublicVideoPage"), "A page"), "422": INVALID},
+        "security": [{}, {"bearer": []}],
+        "description": "No login needed. With a bearer token, each item says whether the "
+                       "caller has `voted` for it; a token that is sent must be valid.",
+        "responses": {"200": _json(_ref("PublicVideoPage"), "A page"), "401": UNAUTHORIZED,
+                      "422": INVALID},
     }},
     "/api/public/videos/{video_id}/vote": {"post": {
         "summary": "Vote for a published video, once", "tags": ["public"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -36,7 +36,9 @@ def _page(
     return [], int(total or 0)
 
 
-def _published(session: Session, *, page: int, page_size: int) -> tuple[list[Any], int]:
+def _published(
+    session: Session, *, page: int, page_size: int, voter_id: str | None
+) -> tuple[list[Any], int]:
     statement = (
         select(Video.id, Video.title, Video.output_key, Video.poster_key, Video.created_at,
                User.username, User.city, User.country, votes_count())
@@ -44,18 +46,27 @@ def _published(session: Session, *, page: int, page_size: int) -> tuple[list[Any
         .where(Video.status == PUBLISHED)
         .order_by(Video.created_at.desc(), Video.seq.desc())
     )
+    if voter_id is not None:
+        # In the same query (a correlated EXISTS on the unique vote), not one per row.
+        statement = statement.add_columns(
+            exists().where(Vote.video_id == Video.id, Vote.user_id == voter_id).label("voted"))
     return _page(session, statement, page=page, page_size=page_size)
 
 
 async def list_published(request: Request) -> JSONResponse:
+    """Published videos, newest first. With a bearer token (optional here; when sent it must
+    be valid), every item also says whether the caller has ``voted`` for it."""
     app = services(request)
     page, page_size = page_params(request)
-    rows, total = await app.database.run(_published, page=page, page_size=page_size)
+    voter_id = await authenticate(request) if "authorization" in request.headers else None
+    rows, total = await app.database.run(_published, page=page, page_size=page_size,
+                                         voter_id=voter_id)
     items = [{
         "id": row.id, "title": row.title,
         "player": {"username": row.username, "city": row.city, "country": row.country},
         "processed_url": app.urls.url(row.output_key), "poster_url": app.urls.url(row.poster_key),
         "votes": int(row.votes), "created_at": row.created_at.isoformat(),
+        **({"voted": bool(row.voted)} if voter_id is not None else {}),
     } for row in rows]
     return JSONResponse({"items": items, "total": total, "page": page, "page_size": page_size})
 
@@ -73,8 +84,16 @@ def _vote(session: Session, *, video_id: str, user_id: str) -> int:
     return int(session.scalar(select(func.count(Vote.id)).where(Vote.video_id == video_id)) or 0)
 
 
-def _account_exists(session: Session, *, user_id: str) -> bool:
-    return session.get(User, user_id) is not None
+def _refusal(session: Session, *, video_id: str, user_id: str) -> ApiError:
+    """Why the database refused a vote row: the voter's account, or the video, was deleted
+    after the first checks (each is a foreign key), or the vote exists (the unique pair)."""
+    if session.get(User, user_id) is None:
+        return unauthorized(ACCOUNT_GONE)
+    published = session.scalar(select(Video.id).where(Video.id == video_id,
+                                                       Video.status == PUBLISHED))
+    if published is None:
+        return ApiError(404, "No such published video")
+    return ApiError(409, "You have already voted for this video")
 
 
 async def vote(request: Request) -> JSONResponse:
@@ -86,12 +105,9 @@ async def vote(request: Request) -> JSONResponse:
     try:
         votes = await app.database.run(_vote, video_id=target, user_id=user_id)
     except IntegrityError:
-        # Either constraint can refuse the row: the unique vote, or the voter's foreign key
-        # when the account was deleted after ``authenticate`` saw it. Only this rare path
-        # pays for telling them apart.
-        if not await app.database.run(_account_exists, user_id=user_id):
-            raise unauthorized(ACCOUNT_GONE) from None
-        raise ApiError(409, "You have already voted for this video") from None
+        # Any of three constraints can refuse the row; only this rare path pays for telling
+        # them apart.
+        raise await app.database.run(_refusal, video_id=target, user_id=user_id) from None
     return JSONResponse({"video_id": target, "votes": votes}, status_code=201)
 
 

@@ -26,6 +26,10 @@ from joserfc.errors import JoseError
 from joserfc.jwk import OctKey
 
 JWT_ALGORITHM = "HS256"
+#: Seconds a token's ``iat``/``nbf`` may lie in the future, and its ``exp`` in the past:
+#: instances behind the load balancer keep NTP time, but a sibling's clock may run ahead by
+#: a few seconds. RFC 7519 (sections 4.1.4-4.1.5) allows "some small leeway".
+JWT_CLOCK_LEEWAY_S = 60
 
 PASSWORD_HASHER = PasswordHasher(
     time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID
@@ -54,6 +58,7 @@ class TokenCodec:
         self.key = OctKey.import_key(derive_key(secret, purpose="anb-jwt-v1"))
         self.ttl_s = ttl_s
         self.registry = jwt.JWTClaimsRegistry(
+            leeway=JWT_CLOCK_LEEWAY_S,
             exp={"essential": True}, sub={"essential": True}, jti={"essential": True})
 
     def issue(self, *, user_id: str) -> str:

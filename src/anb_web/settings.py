@@ -53,6 +53,19 @@ class WebSettings:
     login_max_failures: int = 5
     login_max_failures_per_client: int = 50
     login_window_s: float = 300.0
+    #: How many times an owner may "Try again" one failed video (POST /api/videos/{id}/retry).
+    max_retries_per_video: int = 3
+    #: Addresses or CIDR ranges of the proxies in front of the app (the ALB's VPC range in
+    #: the CloudFormation template). From them, and only them, ``X-Forwarded-For`` and
+    #: ``X-Forwarded-Proto`` name the real client; it is ``*`` to trust every peer.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
+    #: When set, the login limiter's shared log lives in Redis; otherwise in the database.
+    redis_url: str = dataclasses.field(repr=False, default="")
+    #: A request whose body stops arriving for this long is answered 408 and dropped.
+    request_body_idle_timeout_s: float = 30.0
+    #: On SIGTERM, in-flight requests get this long to finish before they are cancelled
+    #: (and clean up their spooled uploads). Below ``anb up``'s grace before SIGKILL.
+    shutdown_timeout_s: int = 10
 
     def __post_init__(self) -> None:
         if not self.jwt_secret:
@@ -71,6 +84,10 @@ class WebSettings:
                 "ANB_LOGIN_MAX_FAILURES, ANB_LOGIN_MAX_FAILURES_PER_CLIENT and "
                 "ANB_LOGIN_WINDOW_S must be positive"
             )
+        if self.request_body_idle_timeout_s <= 0 or self.shutdown_timeout_s < 0:
+            raise ConfigurationError(
+                "ANB_REQUEST_BODY_IDLE_TIMEOUT_S must be positive and ANB_SHUTDOWN_TIMEOUT_S "
+                "not negative")
 
     @classmethod
     def from_env(

@@ -16,6 +16,7 @@ whose WHERE clause holds the rule, so applying an event twice, or late, changes 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable
 
@@ -138,7 +139,7 @@ class DatabaseSink:
                     and_(Video.status.in_(("processing", "failed")),
                          or_(Video.status_order.is_(None), Video.status_order < event.order))))
             .values(status="processing", status_at=event.at, status_order=event.order,
-                    error_step=None, error_message=None)
+                    error_step=None, error_message=None, error_job=None)
         )
         return True
 
@@ -169,7 +170,7 @@ class DatabaseSink:
                     status_order=event.order,
                     output_key=output.get("output_key") or job.output_key("mp4"),
                     poster_key=output.get("poster_key") or job.output_key("jpg"),
-                    error_step=None, error_message=None)
+                    error_step=None, error_message=None, error_job=None)
         )
         # The pipeline ran every step: a step whose step_finished was lost (the sink was
         # down between two steps) must not stay "running". Times stay unknown until a late
@@ -192,7 +193,8 @@ class DatabaseSink:
                     and_(Video.status.in_(("processing", "failed")),
                          or_(Video.status_order.is_(None), Video.status_order <= event.order))))
             .values(status="failed", status_at=event.at, status_order=event.order,
-                    error_step=event.step, error_message=event.error or "failed")
+                    error_step=event.step, error_message=event.error or "failed",
+                    error_job=json.dumps(event.job) if event.job else None)
         )
         return True
 

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 
 from .errors import ApiError, InvalidInput
+from .validation import digits
 
 FILE_FIELD = "file"
 #: Room for the text fields and part headers on top of the file, for the early
@@ -27,6 +28,7 @@ FILE_FIELD = "file"
 FORM_OVERHEAD_BYTES = 1024 * 1024
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 16
+SPOOL_PREFIX = "anb-upload-"
 
 
 @dataclasses.dataclass
@@ -46,8 +48,8 @@ def check_upload_headers(request: Request, *, max_file_bytes: int) -> bytes:
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
         raise ApiError(415, "Send the video as multipart/form-data with a 'file' field")
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > max_file_bytes + FORM_OVERHEAD_BYTES:
+    length = digits(request.headers.get("content-length", ""), max_digits=19)
+    if length is not None and length > max_file_bytes + FORM_OVERHEAD_BYTES:
         raise ApiError(413, f"The file is larger than the {max_file_bytes}-byte limit")
     return boundary
 
@@ -166,7 +168,39 @@ async def receive_upload(
 def _open_spool(spool_dir: Path | None) -> IO[bytes]:
     if spool_dir is not None:
         os.makedirs(spool_dir, exist_ok=True)
-    return tempfile.NamedTemporaryFile(prefix="anb-upload-", dir=spool_dir, delete=False)
+    # The owner's pid in the name lets a later start tell orphans from a sibling's uploads.
+    return tempfile.NamedTemporaryFile(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=spool_dir,
+                                       delete=False)
+
+
+def sweep_spool(spool_dir: Path | None) -> int:
+    """Delete the spool files of processes that are gone; the number deleted.
+
+    Run at start: a file whose owner pid is dead, is this process (a reused pid: this
+    process has received nothing yet), or is not named by pid, was left by a process that
+    was killed mid-upload. Files of live sibling processes (``--workers N``) are kept.
+    """
+    directory = Path(spool_dir if spool_dir is not None else tempfile.gettempdir())
+    swept = 0
+    for path in directory.glob(f"{SPOOL_PREFIX}*"):
+        owner = path.name.removeprefix(SPOOL_PREFIX).split("-", 1)[0]
+        if owner.isascii() and owner.isdigit() and int(owner) != os.getpid() and _alive(int(owner)):
+            continue
+        path.unlink(missing_ok=True)
+        swept += 1
+    return swept
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    except OverflowError:
+        return False
+    return True
 
 
 def _decode_fields(raw: dict[str, bytearray]) -> dict[str, str]:

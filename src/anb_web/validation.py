@@ -35,7 +35,8 @@ async def read_json_object(request: Request) -> dict[str, Any]:
             raise ApiError(413, f"The request body is larger than {MAX_JSON_BYTES} bytes")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a few KB of ``[[[[...`` nest deeper than the parser's stack.
         raise InvalidInput({"body": "The body must be a JSON object"}) from None
     if not isinstance(data, dict):
         raise InvalidInput({"body": "The body must be a JSON object"})
@@ -82,6 +83,17 @@ def video_id(raw: str) -> str | None:
         return None
 
 
+def digits(raw: str, *, max_digits: int) -> int | None:
+    """The value of a string of ASCII digits, or None.
+
+    ``str.isdigit`` alone also accepts ``²`` and ``①``, which ``int()`` then refuses, and an
+    unbounded digit string costs quadratic time in ``int()``: both are checked first.
+    """
+    if raw.isascii() and raw.isdigit() and len(raw) <= max_digits:
+        return int(raw)
+    return None
+
+
 def page_params(request: Request) -> tuple[int, int]:
     errors: dict[str, str] = {}
     page = _int_param(request, "page", 1, 1, MAX_PAGE, errors)
@@ -97,8 +109,8 @@ def _int_param(
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    # The length bound comes first: int() of a huge digit string is slow, then refused.
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not low <= int(raw) <= high:
+    value = digits(raw, max_digits=9)
+    if value is None or not low <= value <= high:
         errors[name] = f"Must be an integer from {low} to {high}"
         return default
-    return int(raw)
+    return value

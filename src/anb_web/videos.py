@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,11 @@ from starlette.routing import Route
 from anb_pipeline import Job, MediaError, StorageError
 from anb_pipeline.media import probe
 
+from . import retry
 from .auth import authenticate
 from .errors import ACCOUNT_GONE, ApiError, InvalidInput, unauthorized
-from .models import Video, VideoStep, Vote
+from .failures import failure_json
+from .models import IdempotencyKey, Video, VideoStep, Vote
 from .state import Services, services
 from .uploads import FILE_FIELD, Upload, check_upload_headers, receive_upload
 from .validation import text_field, video_id
@@ -36,6 +39,14 @@ CONTAINER_EXTENSIONS = {
     "mov": "mp4", "matroska": "mkv", "avi": "avi", "mpegts": "ts", "flv": "flv",
     "asf": "wmv", "mpeg": "mpg", "ogg": "ogv", "h264": "h264", "hevc": "hevc",
 }
+#: The fields of the 201 answer to an upload.
+CREATED_FIELDS = ("id", "title", "description", "processing_status", "original_url",
+                  "created_at")
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+#: How long a key keeps returning its video: a mobile client's retries fit well inside.
+IDEMPOTENCY_TTL_S = 24 * 3600
 MEDIA_TYPES = {"mp4": "video/mp4", "mkv": "video/x-matroska", "webm": "video/webm",
                "avi": "video/x-msvideo", "ts": "video/mp2t", "mpg": "video/mpeg"}
 
@@ -83,9 +94,41 @@ def upload_fields(upload: Upload) -> tuple[str, str | None]:
     return title or "", description
 
 
-def _insert_video(session: Session, *, video: Video, steps: tuple[str, ...]) -> None:
+def idempotency_key(request: Request) -> str | None:
+    """The ``Idempotency-Key`` header, or None; 422 unless it is 1 to 255 visible ASCII
+    characters (the IETF httpapi draft's key is an opaque string, typically a UUID)."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not (1 <= len(key) <= MAX_IDEMPOTENCY_KEY_CHARS and key.isascii() and key.isprintable()
+            and " " not in key):
+        raise InvalidInput({IDEMPOTENCY_HEADER: f"Must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} "
+                                                "visible ASCII characters, e.g. a UUID"})
+    return key
+
+
+def _replayed(session: Session, *, user_id: str, key: str) -> Video | None:
+    """The video this user's key created within ``IDEMPOTENCY_TTL_S``, if any."""
+    return session.scalar(
+        select(Video).join(IdempotencyKey, IdempotencyKey.video_id == Video.id)
+        .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key,
+               IdempotencyKey.created_at > time.time() - IDEMPOTENCY_TTL_S))
+
+
+def _insert_video(
+    session: Session, *, video: Video, steps: tuple[str, ...], idempotency_key: str | None
+) -> None:
     session.add(video)
     session.flush()
+    if idempotency_key is not None:
+        now_s = time.time()
+        # Expired keys go (this user's, so the key can be reused, and everyone's old ones).
+        session.execute(delete(IdempotencyKey).where(
+            IdempotencyKey.created_at <= now_s - IDEMPOTENCY_TTL_S))
+        # Same transaction as the video: a concurrent retry with the key fails here, on the
+        # primary key, and answers with this video instead.
+        session.add(IdempotencyKey(user_id=video.user_id, key=idempotency_key,
+                                   video_id=video.id, created_at=now_s))
     # Every configured step is listed from the start, so the owner sees what is coming.
     session.add_all(VideoStep(video_id=video.id, name=name, position=index, attempts=0,
                               status="pending") for index, name in enumerate(steps))
@@ -105,8 +148,11 @@ async def _discard_upload(app: Services, *, video_id: str, source_key: str) -> N
 
 
 async def _store_and_enqueue(
-    app: Services, *, upload: Upload, user_id: str, title: str, description: str | None
-) -> Video:
+    app: Services, *, upload: Upload, user_id: str, title: str, description: str | None,
+    idempotency_key: str | None,
+) -> tuple[Video, bool]:
+    """The new video and False; or, when a concurrent request with the same idempotency key
+    won, that request's video and True (this upload is then discarded)."""
     assert upload.file_path is not None
     try:
         info = await run_in_threadpool(probe, upload.file_path)
@@ -120,18 +166,23 @@ async def _store_and_enqueue(
     video = Video(id=new_id, user_id=user_id, title=title, description=description,
                   source_key=key, status="pending")
     try:
-        await app.database.run(_insert_video, video=video, steps=app.pipeline.settings.steps)
+        await app.database.run(_insert_video, video=video, steps=app.pipeline.settings.steps,
+                               idempotency_key=idempotency_key)
         # The row is committed before the message leaves: a fast worker's first event must
         # find it.
         await run_in_threadpool(app.pipeline.enqueue, video_id=new_id, source_key=key)
     except BaseException as exc:
         await _discard_upload(app, video_id=new_id, source_key=key)
-        if isinstance(exc, IntegrityError):
-            # A new row can only break its owner's foreign key: the account was deleted
-            # while the upload streamed.
+        if not isinstance(exc, IntegrityError):
+            raise
+        # New rows break a constraint only when a concurrent request with the same key
+        # won, or the owner's account was deleted while the upload streamed.
+        first = None if idempotency_key is None else await app.database.run(
+            _replayed, user_id=user_id, key=idempotency_key)
+        if first is None:
             raise unauthorized(ACCOUNT_GONE) from None
-        raise
-    return video
+        return first, True
+    return video, False
 
 
 def _put_original(app: Services, *, key: str, path: Path, media_type: str | None) -> None:
@@ -139,26 +190,44 @@ def _put_original(app: Services, *, key: str, path: Path, media_type: str | None
         app.pipeline.storage.put_stream(key, stream, content_type=media_type)
 
 
+def _created(app: Services, video: Video, *, replayed: bool) -> JSONResponse:
+    body = video_json(app, video, 0)
+    return JSONResponse({name: body[name] for name in CREATED_FIELDS}, status_code=201,
+                        headers={REPLAYED_HEADER: "true"} if replayed else None)
+
+
 async def create_video(request: Request) -> JSONResponse:
+    """Upload, store and enqueue a video; 201 with the new video.
+
+    With an ``Idempotency-Key`` the first request that completes creates the video, and
+    every retry with the same key by the same user within ``IDEMPOTENCY_TTL_S`` answers 201
+    with that video and ``Idempotent-Replayed: true``, storing and enqueueing nothing.
+    """
     app = services(request)
     user_id = await authenticate(request)
+    key = idempotency_key(request)
+    if key is not None and (first := await app.database.run(_replayed, user_id=user_id,
+                                                             key=key)):
+        # The body is read and dropped so the client sees a clean answer, not a reset.
+        async for _ in request.stream():
+            pass
+        return _created(app, first, replayed=True)
     limit = app.settings.max_upload_bytes
     boundary = check_upload_headers(request, max_file_bytes=limit)
     upload = await receive_upload(request, boundary=boundary, max_file_bytes=limit,
                                   spool_dir=app.pipeline.settings.work_dir)
     try:
         title, description = upload_fields(upload)
-        video = await _store_and_enqueue(app, upload=upload, user_id=user_id, title=title,
-                                         description=description)
+        video, replayed = await _store_and_enqueue(
+            app, upload=upload, user_id=user_id, title=title, description=description,
+            idempotency_key=key)
     finally:
         await run_in_threadpool(upload.discard)
-    request.app.state.metrics.upload_bytes.inc(upload.file_bytes)
-    logger.info("Video %s uploaded (%d bytes) and enqueued", video.id, upload.file_bytes,
-                extra={"video_id": video.id})
-    body = video_json(app, video, 0)
-    return JSONResponse({name: body[name] for name in (
-        "id", "title", "description", "processing_status", "original_url", "created_at"
-    )}, status_code=201)
+    if not replayed:
+        request.app.state.metrics.upload_bytes.inc(upload.file_bytes)
+        logger.info("Video %s uploaded (%d bytes) and enqueued", video.id, upload.file_bytes,
+                    extra={"video_id": video.id})
+    return _created(app, video, replayed=replayed)
 
 
 def _owned_videos(session: Session, *, user_id: str) -> list[tuple[Video, int]]:
@@ -187,10 +256,10 @@ def _video_with_steps(session: Session, *, video_id: str) -> tuple[Video, int, l
     return row[0], int(row[1]), list(steps)
 
 
-def step_json(step: VideoStep) -> dict[str, Any]:
+def step_json(step: VideoStep, *, passes: dict[str, str]) -> dict[str, Any]:
     return {"name": step.name, "status": step.status, "started_at": _iso(step.started_at),
             "finished_at": _iso(step.finished_at), "seconds": step.seconds,
-            "attempts": step.attempts}
+            "attempts": step.attempts, "pass": passes.get(step.name, step.name)}
 
 
 def _path_video_id(request: Request) -> str:
@@ -207,9 +276,11 @@ async def get_video(request: Request) -> JSONResponse:
                                                  video_id=_path_video_id(request))
     if video.user_id != user_id:
         raise ApiError(403, "This video belongs to another user")
-    body = {**video_json(app, video, votes), "steps": [step_json(step) for step in steps]}
+    passes = app.pipeline.passes()
+    body = {**video_json(app, video, votes),
+            "steps": [step_json(step, passes=passes) for step in steps]}
     if video.status == "failed":
-        body["error"] = {"step": video.error_step, "message": video.error_message}
+        body["error"] = failure_json(video, max_retries=app.settings.max_retries_per_video)
     return JSONResponse(body)
 
 
@@ -255,4 +326,5 @@ routes = [
     Route("/api/videos", list_videos, methods=["GET"]),
     Route("/api/videos/{video_id}", get_video, methods=["GET"]),
     Route("/api/videos/{video_id}", delete_video, methods=["DELETE"]),
+    *retry.routes,
 ]

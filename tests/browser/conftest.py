@@ -6,6 +6,7 @@ or the ``playwright`` package is missing the tests skip, and fail under ANB_REQU
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -49,10 +50,10 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
-@pytest.fixture(scope="module")
-def anb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``anb up`` with one worker, in a subprocess; its URL once /health answers 200."""
-    data_dir = tmp_path_factory.mktemp("anb-up")
+@contextlib.contextmanager
+def anb_up(data_dir: Path, **env: str) -> Iterator[str]:
+    """``anb up`` with one worker, in a subprocess, with ``env`` added to a newcomer's
+    environment; its URL once /health answers 200."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = data_dir / "up.log"
@@ -60,7 +61,7 @@ def anb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process = subprocess.Popen(
             [sys.executable, "-m", "anb_pipeline.cli", "up", "--port", str(port),
              "--workers", "1", "--data-dir", str(data_dir / "data")],
-            env=clean_env(), stdout=log, stderr=subprocess.STDOUT,
+            env={**clean_env(), **env}, stdout=log, stderr=subprocess.STDOUT,
         )
         try:
             deadline = time.monotonic() + STARTUP_S
@@ -72,3 +73,9 @@ def anb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         finally:
             process.terminate()
             process.wait(timeout=40)
+
+
+@pytest.fixture(scope="module")
+def anb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with anb_up(tmp_path_factory.mktemp("anb-up")) as url:
+        yield url

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from anb_pipeline import MediaPipeline
-from anb_web.ratelimit import LoginLimiter
+from anb_web.ratelimit import DatabaseFailureLog, LoginLimiter
 from anb_web.security import derive_key
 from anb_web.sink import DatabaseSink
 from web.conftest import JWT_SECRET, PASSWORD, LiveServer, bearer, publish, signup, upload
@@ -189,7 +189,8 @@ def test_login_brute_force_is_refused_then_the_owner_logs_in_after_the_window(
     app: Starlette, client: TestClient
 ) -> None:
     clock = FakeClock()
-    limiter = LoginLimiter(max_failures=3, max_failures_per_client=6, window_s=60, clock=clock)
+    limiter = LoginLimiter(log=DatabaseFailureLog(app.state.services.database), max_failures=3,
+                           max_failures_per_client=6, window_s=60, clock=clock)
     app.state.services = dataclasses.replace(app.state.services, login_limiter=limiter)
     signup(client, "victim")
 

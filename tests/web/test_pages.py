@@ -167,16 +167,23 @@ def test_page_actions_follow_the_api_rules_and_need_csrf(
     status = fan.get(f"/page-api/videos/{video_id}", headers=json_headers)
     assert status.status_code == 403
     assert browser(app).get(f"/page-api/videos/{video_id}").status_code == 401
-    # A plain form post (no script) with the hidden field works and lands back on the page.
+    # A plain form post (no script) asks first on a page of its own, then deletes and lands
+    # back on the list.
     mine = upload(client, owner_token, small_video).json()["id"]
     owner = browser(app)
     owner.post("/login", data={"csrf_token": csrf(owner, "/login"), "username": "owner",
                                "password": PASSWORD})
+    asked = owner.post(f"/page-api/videos/{mine}/delete", follow_redirects=False,
+                       data={"csrf_token": csrf(owner, "/my/videos")})
+    assert asked.status_code == 200 and "Delete “My skills”?" in asked.text
+    assert 'name="confirm" value="yes"' in asked.text
+    assert client.get(f"/api/videos/{mine}", headers=bearer(owner_token)).status_code == 200
     deleted = owner.post(f"/page-api/videos/{mine}/delete", follow_redirects=False,
-                         data={"csrf_token": csrf(owner, "/my/videos")})
+                         data={"csrf_token": csrf(owner, "/my/videos"), "confirm": "yes"})
     assert deleted.status_code == 303 and deleted.headers["location"] == "/my/videos"
+    assert client.get(f"/api/videos/{mine}", headers=bearer(owner_token)).status_code == 404
     refused = owner.post(f"/page-api/videos/{video_id}/delete",
-                         data={"csrf_token": csrf(owner, "/my/videos")})
+                         data={"csrf_token": csrf(owner, "/my/videos"), "confirm": "yes"})
     assert refused.status_code == 409 and "has votes cannot be deleted" in refused.text
 
 

@@ -104,3 +104,72 @@ def test_upload_never_fails_on_forms(
     raw = client.post("/api/videos", content=content,
                       headers={**bearer(token), "Content-Type": content_type})
     assert_not_5xx(raw)
+
+
+#: Any Unicode text a JSON string can carry, biased towards the characters that change
+#: length or identity under normalization and case folding (ß, İ, ﬃ, fullwidth, combining).
+unicode_text = st.text(
+    alphabet=st.characters(codec=None) | st.sampled_from("ßİﬃＡａ①²́ǅ\u0345ŉ"), max_size=120)
+identity_shaped = {
+    "username": unicode_text | st.text(alphabet="ａｂｃ_.-ßİABC0123", min_size=3, max_size=40),
+    "email": st.builds(lambda local, domain: f"{local}@{domain}.org",
+                       st.text(alphabet=st.characters(exclude_characters="@ \t\n\r"),
+                               min_size=1, max_size=260),
+                       st.text(alphabet="abcßİé", min_size=1, max_size=20)),
+    "password": unicode_text,
+    **{name: unicode_text | json_values | st.text(alphabet="ßﬃİ", min_size=50, max_size=100)
+       for name in ("first_name", "last_name", "city", "country")},
+}
+
+
+@EXAMPLES
+@given(body=st.fixed_dictionaries({}, optional=identity_shaped))
+def test_signup_never_fails_on_unicode_fields(client: TestClient, body: dict[str, object]) -> None:
+    response = client.post("/api/auth/signup", content=json.dumps(body),
+                           headers={"Content-Type": "application/json"})
+    assert_not_5xx(response)
+    assert response.status_code in (201, 409, 422), response.text
+
+
+@EXAMPLES
+@given(username=unicode_text | json_values, password=unicode_text | json_values)
+def test_login_never_fails_on_unicode_fields(
+    client: TestClient, username: object, password: object
+) -> None:
+    response = client.post("/api/auth/login", headers={"Content-Type": "application/json"},
+                           content=json.dumps({"username": username, "password": password}))
+    assert response.status_code in (401, 422, 429), response.text
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(depth=st.integers(min_value=100, max_value=50_000),
+       opener=st.sampled_from(["[", '{"a":']), path=st.sampled_from(["signup", "login"]))
+def test_deeply_nested_bodies_are_422(client: TestClient, depth: int, opener: str,
+                                      path: str) -> None:
+    closer = "]" if opener == "[" else "}"
+    body = opener * depth + "1" + closer * depth
+    response = client.post(f"/api/auth/{path}", content=body,
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code in (413, 422), response.text
+
+
+@EXAMPLES
+@given(params=st.dictionaries(st.sampled_from(["expires", "signature"]), url_text),
+       key=url_text)
+def test_media_links_never_fail_on_query_strings(
+    client: TestClient, params: dict[str, str], key: str
+) -> None:
+    response = client.get(f"/media/{quote(key)}", params=params)
+    assert response.status_code in (403, 404), response.text
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=255,
+                                          exclude_characters="\r\n"), max_size=300))
+def test_upload_never_fails_on_idempotency_keys(client: TestClient, token: str, key: str) -> None:
+    response = client.post("/api/videos", headers={**bearer(token),
+                                                   "Idempotency-Key": key.encode("latin-1")},
+                           data={"title": "t"}, files={"file": ("f.mp4", b"not a video")})
+    assert response.status_code in (415, 422), response.text

@@ -94,12 +94,16 @@ def test_detail_shows_steps_and_the_error_of_a_failed_video(
                             error="MediaError: ffmpeg failed", **common))
     detail = client.get(f"/api/videos/{video_id}", headers=bearer(token)).json()
     assert detail["processing_status"] == "failed"
-    assert detail["error"] == {"step": "resize", "message": "MediaError: ffmpeg failed"}
+    assert detail["error"] == {
+        "step": "resize", "message": "MediaError: ffmpeg failed",
+        "reason": "Converting your video failed. Try again; if it fails again, the file is "
+                  "likely the problem: upload another one.",
+        "retryable": True, "retries_left": 3}
     trim, resize = detail["steps"][:2]
     assert trim == {"name": "trim", "status": "succeeded",
                     "started_at": "1970-01-01T00:01:40+00:00",
                     "finished_at": "1970-01-01T00:01:41.500000+00:00",
-                    "seconds": 1.5, "attempts": 1}
+                    "seconds": 1.5, "attempts": 1, "pass": "trim+resize+watermark+bumpers"}
     assert (resize["status"], resize["attempts"]) == ("failed", 3)
 
 

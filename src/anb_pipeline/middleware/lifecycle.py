@@ -151,6 +151,8 @@ class LifecycleEvents(Middleware):
     def _emit(self, kind: EventKind, message: dramatiq.MessageProxy, step: str, attempt: int,
               **fields: Any) -> None:
         video_id = str(job_of(message).get("video_id", ""))
+        if kind == "pipeline_dead_lettered":
+            fields["job"] = job_of(message) or None
         # A fused actor reports each of its steps, so progress reads the same either way.
         names = parts(step) if kind.startswith("step_") else [step]
         first = parts(step_name(message.actor_name) or step)[0]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
 
+from anb_web.db import MIGRATION_LOCK_ID
 from anb_web.models import Base
 from anb_web.settings import database_url_from_env
 
@@ -26,6 +27,11 @@ def run_online() -> None:
         context.configure(connection=connection, target_metadata=Base.metadata,
                           render_as_batch=True)
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Held to the end of the migration's transaction; alembic reads the current
+                # revision only after it, so a second upgrade waits, then finds nothing to do.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:id)"),
+                                   {"id": MIGRATION_LOCK_ID})
             context.run_migrations()
     engine.dispose()
 

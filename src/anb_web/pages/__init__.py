@@ -14,7 +14,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from . import actions, views
-from .render import html_errors
+from .render import browser_errors, html_errors
 
 PAGES = [
     Route("/", views.home, methods=["GET"]),
@@ -30,9 +30,9 @@ PAGES = [
     Route("/page-api/videos/{video_id}", actions.status, methods=["GET"]),
     Route("/page-api/videos/{video_id}/delete", actions.delete, methods=["POST"]),
     Route("/page-api/videos/{video_id}/vote", actions.vote, methods=["POST"]),
+    Route("/page-api/videos/{video_id}/retry", actions.retry, methods=["POST"]),
     Mount("/static", StaticFiles(packages=[("anb_web", "static")]), name="static"),
 ]
-
 
 
 class PageMount(Mount):
@@ -52,3 +52,4 @@ class PageMount(Mount):
 
 
 routes: list[Any] = [PageMount("", routes=PAGES)]
+__all__ = ["PAGES", "PageMount", "browser_errors", "routes"]

@@ -16,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from .. import public, videos
+from .. import retry as retries
 from ..errors import unauthorized
 from .bridge import call_api
-from .render import error_page
+from .render import error_page, render
 from .session import CSRF_FIELD, CSRF_HEADER, check_csrf, page_session
 
 SESSION_EXPIRED = "Your session has expired. Log in again."
@@ -78,6 +79,10 @@ async def status(request: Request) -> Response:
 async def delete(request: Request) -> Response:
     token = _token(request)
     await _form_csrf(request)
+    if not _wants_json(request) and (await request.form()).get("confirm") != "yes":
+        # Without the page script (and its dialog) the form asks first, on a page of its own.
+        video = await call_api(videos.get_video, request, token=token)
+        return await render(request, "confirm_delete.html", video=video)
     await call_api(videos.delete_video, request, token=token)
     if _wants_json(request):
         return Response(status_code=204)
@@ -92,3 +97,13 @@ async def vote(request: Request) -> Response:
     if _wants_json(request):
         return JSONResponse(answer, status_code=201)
     return RedirectResponse("/showcase", status_code=303)
+
+
+@_answer
+async def retry(request: Request) -> Response:
+    token = _token(request)
+    await _form_csrf(request)
+    answer = await call_api(retries.retry_video, request, token=token)
+    if _wants_json(request):
+        return JSONResponse(answer, status_code=202)
+    return RedirectResponse("/my/videos", status_code=303)

@@ -122,7 +122,7 @@ def _pages(answer: dict[str, Any]) -> dict[str, int]:
 
 
 async def showcase(request: Request) -> Response:
-    answer = await call_api(public.list_published, request,
+    answer = await call_api(public.list_published, request, token=page_session(request).token,
                             query=_page_query(request, page_size=SHOWCASE_PAGE_SIZE))
     return await render(request, "showcase.html", videos=answer["items"], pages=_pages(answer))
 

@@ -1,4 +1,5 @@
-// My videos: upload with a progress bar, then live processing status per step.
+// My videos: upload with a progress bar, live processing status per pass, a readable
+// failure with "Try again", and delete after an accessible confirmation.
 // The page session cookie is HttpOnly; requests carry the CSRF token from the <meta> tag.
 "use strict";
 
@@ -10,9 +11,13 @@
   const progressBox = document.querySelector(".upload-progress");
   const progressBar = document.getElementById("upload-progress");
   const uploadStatus = document.getElementById("upload-status");
+  const uploadError = document.getElementById("upload-error");
+  const dialog = document.getElementById("delete-dialog");
   const POLL_MS = 1500;
   const FINAL = ["processed", "failed"];
   const STEP_WORDS = { pending: "waiting", running: "running", succeeded: "done", failed: "failed" };
+  // The video whose upload the box above reports on, until it is processed or failed.
+  let watched = null;
 
   function describeError(status, body) {
     if (status === 401) {
@@ -33,17 +38,41 @@
     }
   }
 
+  function votesText(count) {
+    const votes = count || 0;
+    return votes + (votes === 1 ? " vote" : " votes");
+  }
+
+  // Steps fused into one ffmpeg pass share one record of time: show them once.
+  function passesOf(steps) {
+    const passes = [];
+    for (const step of steps) {
+      const name = step.pass || step.name;
+      const last = passes[passes.length - 1];
+      if (last && last.name === name) {
+        last.steps.push(step);
+      } else {
+        passes.push({ name: name, steps: [step] });
+      }
+    }
+    return passes;
+  }
+
   function renderSteps(row, steps) {
     const box = row.querySelector(".processing");
-    const done = steps.filter((step) => step.status === "succeeded").length;
+    const passes = passesOf(steps);
+    const done = passes.filter((pass) => pass.steps[0].status === "succeeded").length;
     const bar = row.querySelector(".steps-progress");
-    bar.max = Math.max(steps.length, 1);
+    bar.max = Math.max(passes.length, 1);
     bar.value = done;
-    bar.textContent = done + " of " + steps.length;
-    const items = steps.map((step) => {
+    bar.textContent = done + " of " + passes.length;
+    const items = passes.map((pass) => {
+      const step = pass.steps[0];
       const item = document.createElement("li");
       item.className = "step step-" + step.status;
-      let text = step.name + ": " + (STEP_WORDS[step.status] || step.status);
+      let text = pass.steps.length === 1 ? step.name
+        : pass.steps[0].name + " → " + pass.steps[pass.steps.length - 1].name + ", one pass";
+      text += ": " + (STEP_WORDS[step.status] || step.status);
       if (step.seconds !== null && step.seconds !== undefined) {
         text += " (" + step.seconds.toFixed(1) + " s)";
       }
@@ -75,19 +104,42 @@
     player.appendChild(element);
   }
 
+  function renderFailure(row, error) {
+    const box = row.querySelector(".failure");
+    box.hidden = !error;
+    if (!error) {
+      return;
+    }
+    row.querySelector(".failure-reason").textContent = error.reason;
+    row.querySelector(".failure-technical").textContent =
+      "Step " + error.step + ": " + error.message;
+    const retry = row.querySelector(".retry-form");
+    retry.hidden = !error.retryable;
+    row.querySelector(".retries-left").textContent =
+      error.retries_left + (error.retries_left === 1 ? " try left" : " tries left");
+  }
+
   function render(row, video) {
     row.dataset.status = video.processing_status;
     row.querySelector(".status").textContent = video.processing_status;
-    row.querySelector(".votes").textContent = video.votes;
+    row.querySelector(".votes").textContent = votesText(video.votes);
     if (video.steps) {
       renderSteps(row, video.steps);
     }
-    const errorText = row.querySelector(".error-text");
-    if (video.error) {
-      errorText.textContent = "Processing failed at step " + video.error.step + ": " + video.error.message;
-      errorText.hidden = false;
+    if (video.steps || video.processing_status !== "failed") {
+      renderFailure(row, video.error);
     }
     renderPlayer(row, video);
+    if (row.dataset.retrying === "yes" && FINAL.includes(video.processing_status)) {
+      row.dataset.retrying = "";
+      row.querySelector(".row-message").textContent = "";
+    }
+    if (watched === row.dataset.id && FINAL.includes(video.processing_status) && video.steps) {
+      watched = null;
+      uploadStatus.textContent = video.processing_status === "processed"
+        ? "“" + video.title + "” is processed and published."
+        : "“" + video.title + "” could not be processed: see below.";
+    }
   }
 
   async function refresh(row) {
@@ -126,12 +178,23 @@
     if (description) {
       description.remove();
     }
-    const form = row.querySelector(".delete-form");
-    form.action = "/page-api/videos/" + encodeURIComponent(video.id) + "/delete";
-    form.querySelector(".visually-hidden").textContent = " “" + video.title + "”";
+    const base = "/page-api/videos/" + encodeURIComponent(video.id);
+    row.querySelector(".delete-form").action = base + "/delete";
+    row.querySelector(".retry-form").action = base + "/retry";
+    for (const hidden of row.querySelectorAll("button .visually-hidden")) {
+      hidden.textContent = " “" + video.title + "”";
+    }
     render(row, video);
     list.prepend(row);
     document.getElementById("empty-list").hidden = true;
+  }
+
+  function showUploadError(text) {
+    progressBox.hidden = true;
+    progressBar.value = 0;
+    uploadStatus.textContent = "";
+    uploadError.textContent = "Upload failed: " + text;
+    uploadError.hidden = false;
   }
 
   form.addEventListener("submit", (event) => {
@@ -151,44 +214,101 @@
       button.disabled = false;
       const body = parse(xhr.responseText);
       if (xhr.status === 201 && body) {
-        progressBar.value = 100;
-        uploadStatus.textContent = "Uploaded “" + body.title + "”. Processing has started.";
+        // The upload is done; from here on its row below shows the processing.
+        progressBox.hidden = true;
+        watched = body.id;
+        uploadStatus.textContent = "Uploaded “" + body.title + "”. Processing has started: "
+          + "follow it in the list below.";
         form.reset();
         addRow(body);
       } else {
-        uploadStatus.textContent = "Upload failed: " + describeError(xhr.status, body);
+        showUploadError(describeError(xhr.status, body));
       }
     });
     xhr.addEventListener("error", () => {
       button.disabled = false;
-      uploadStatus.textContent = "Upload failed: the connection was lost. Please try again.";
+      showUploadError("the connection was lost. Please try again.");
     });
     progressBar.value = 0;
     progressBox.hidden = false;
+    uploadError.hidden = true;
     button.disabled = true;
     uploadStatus.textContent = "Uploading…";
     xhr.send(new FormData(form));
   });
 
-  list.addEventListener("submit", async (event) => {
-    const deleteForm = event.target.closest(".delete-form");
-    if (!deleteForm) {
+  function confirmDelete(title) {
+    dialog.querySelector(".delete-dialog-name").textContent = "“" + title + "”";
+    dialog.returnValue = "";
+    dialog.showModal();
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => resolve(dialog.returnValue === "delete"),
+                              { once: true });
+    });
+  }
+
+  async function deleteRow(row, deleteForm) {
+    const title = row.querySelector(".video-title").textContent;
+    const message = row.querySelector(".row-message");
+    if (!(await confirmDelete(title))) {
       return;
     }
-    event.preventDefault();
-    const row = deleteForm.closest("li.video");
-    const message = row.querySelector(".row-message");
+    message.textContent = "Deleting…";
     const response = await fetch(deleteForm.action, {
       method: "POST",
       headers: { Accept: "application/json", "X-CSRF-Token": csrfToken },
       credentials: "same-origin",
     });
     if (response.status === 204) {
-      uploadStatus.textContent = "Deleted “" + row.querySelector(".video-title").textContent + "”.";
-      row.remove();
-      document.getElementById("empty-list").hidden = list.children.length > 0;
+      // The row gives way to a note in its place, which takes the focus.
+      const note = document.createElement("li");
+      note.className = "card deleted-note";
+      note.setAttribute("role", "status");
+      note.tabIndex = -1;
+      note.textContent = "Deleted “" + title + "”.";
+      row.replaceWith(note);
+      note.focus();
     } else {
       message.textContent = describeError(response.status, await response.json().catch(() => null));
+    }
+  }
+
+  async function retryRow(row, retryForm) {
+    const message = row.querySelector(".row-message");
+    const button = retryForm.querySelector("button");
+    button.disabled = true;
+    const response = await fetch(retryForm.action, {
+      method: "POST",
+      headers: { Accept: "application/json", "X-CSRF-Token": csrfToken },
+      credentials: "same-origin",
+    });
+    button.disabled = false;
+    const body = await response.json().catch(() => null);
+    if (response.status === 202 && body) {
+      message.textContent = "Trying again…";
+      row.dataset.retrying = "yes";
+      row.dataset.details = "";
+      row.dataset.status = body.processing_status;
+      row.querySelector(".status").textContent = body.processing_status;
+      renderFailure(row, null);
+      row.querySelector(".processing").hidden = false;
+    } else {
+      message.textContent = describeError(response.status, body);
+    }
+  }
+
+  list.addEventListener("submit", (event) => {
+    const row = event.target.closest("li.video");
+    const deleteForm = event.target.closest(".delete-form");
+    const retryForm = event.target.closest(".retry-form");
+    if (!row || !(deleteForm || retryForm)) {
+      return;
+    }
+    event.preventDefault();
+    if (deleteForm) {
+      deleteRow(row, deleteForm);
+    } else {
+      retryRow(row, retryForm);
     }
   });
 
