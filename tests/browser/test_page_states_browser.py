@@ -201,7 +201,7 @@ def test_the_upload_box_tells_a_refusal_from_a_success_and_clears_when_processin
     junk = tmp_path / "notes.mp4"
     junk.write_bytes(b"not a video at all" * 100)
     upload_clip(page, junk, "junk")
-    error = page.get_by_role("alert").filter(has_text="not a video we can decode")
+    error = page.get_by_role("alert").filter(has_text="The upload is not a video")
     error.wait_for()
     assert error.evaluate("e => getComputedStyle(e).borderLeftStyle") == "solid"
     assert page.locator(".upload-progress").is_hidden(), "no full bar after a refusal"
