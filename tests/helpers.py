@@ -176,15 +176,18 @@ class WorkerProcess:
         self.log.close()
 
 
-def wait_for(predicate: Callable[[], T], *, timeout_s: float, what: str,
+def wait_for(predicate: Callable[[], T], *, timeout_s: float, what: str | Callable[[], str],
              interval_s: float = 0.2) -> T:
+    """Poll ``predicate`` until it returns a true value; ``what`` (a text, or a callable
+    evaluated at the timeout so it describes the final state) names what was awaited."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+    described = what() if callable(what) else what
+    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {described}")
 
 
 def clean_env() -> dict[str, str]:

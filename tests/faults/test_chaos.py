@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from anb_pipeline.dlq import DeadLetterQueue
+from anb_pipeline.queue_stats import queue_depths
 from conftest import make_video
 from helpers import EventLog, WorkerProcess, build_pipeline, settings_env, sqs_settings, wait_for
 
@@ -69,6 +70,19 @@ class Chaos:
         self.counts["outage seconds"] += OUTAGE_S
 
 
+def describe_state(url: str, pipeline, tmp_path: Path) -> str:
+    """What a timed-out soak left: statuses, queue depths and each worker's last log lines."""
+    current = statuses(url)
+    stuck = sorted(video_id for video_id, status in current.items() if status != "processed")
+    depths = [depth.asdict() for depth in queue_depths(pipeline.broker, pipeline.settings)]
+    logs = "".join(
+        f"\n--- {log.name} (last 40 lines) ---\n"
+        + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        for log in sorted(tmp_path.glob("worker*.log")))
+    return (f"every video processed: {collections.Counter(current.values())}; not processed: "
+            f"{stuck}; queues: {depths}{logs}")
+
+
 def test_resets_cuts_and_an_outage_lose_nothing_and_wedge_nothing(
     aws_endpoint, namespace, tmp_path: Path
 ) -> None:
@@ -101,8 +115,7 @@ def test_resets_cuts_and_an_outage_lose_nothing_and_wedge_nothing(
             for video_id in late:
                 pipeline.enqueue(video_id=video_id, source_key=keys[video_id])
             wait_for(lambda: set(statuses(url).values()) == {"processed"}, timeout_s=300,
-                     what=f"every video processed: {collections.Counter(statuses(url).values())}",
-                     interval_s=1)
+                     what=lambda: describe_state(url, pipeline, tmp_path), interval_s=1)
             done = time.monotonic()
             alive = [worker.process.poll() is None for worker in workers]
         finally:
