@@ -70,8 +70,9 @@ class Chaos:
         self.counts["outage seconds"] += OUTAGE_S
 
 
-def describe_state(url: str, pipeline, tmp_path: Path) -> str:
-    """What a timed-out soak left: statuses, queue depths and each worker's last log lines."""
+def describe_state(url: str, pipeline, workers: list[WorkerProcess], tmp_path: Path) -> str:
+    """What a timed-out soak left: statuses, queue depths, the workers' exit codes (None:
+    running) and each worker's last log lines."""
     current = statuses(url)
     stuck = sorted(video_id for video_id, status in current.items() if status != "processed")
     depths = [depth.asdict() for depth in queue_depths(pipeline.broker, pipeline.settings)]
@@ -79,8 +80,9 @@ def describe_state(url: str, pipeline, tmp_path: Path) -> str:
         f"\n--- {log.name} (last 40 lines) ---\n"
         + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         for log in sorted(tmp_path.glob("worker*.log")))
+    exit_codes = [worker.process.poll() for worker in workers]
     return (f"every video processed: {collections.Counter(current.values())}; not processed: "
-            f"{stuck}; queues: {depths}{logs}")
+            f"{stuck}; queues: {depths}; worker exit codes: {exit_codes}{logs}")
 
 
 def test_resets_cuts_and_an_outage_lose_nothing_and_wedge_nothing(
@@ -115,7 +117,7 @@ def test_resets_cuts_and_an_outage_lose_nothing_and_wedge_nothing(
             for video_id in late:
                 pipeline.enqueue(video_id=video_id, source_key=keys[video_id])
             wait_for(lambda: set(statuses(url).values()) == {"processed"}, timeout_s=300,
-                     what=lambda: describe_state(url, pipeline, tmp_path), interval_s=1)
+                     what=lambda: describe_state(url, pipeline, workers, tmp_path), interval_s=1)
             done = time.monotonic()
             alive = [worker.process.poll() is None for worker in workers]
         finally:
