@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from anb_pipeline import MediaPipeline, open_storage
-from anb_pipeline.brokers.sqs import sqs_client
+from anb_pipeline.brokers.sqs import STANDARD_MODE_MAX_BACKOFF_S, sqs_client
 from anb_pipeline.brokers.watchdog import STALLED_EXIT_CODE, ConsumerWatchdog
 from anb_pipeline.cli import main as anb_main
 from anb_pipeline.commands import worker_command
@@ -120,6 +120,18 @@ def test_the_watchdog_frees_a_leaked_slot_and_notices_a_stalled_consumer(proxied
         assert stalled.wait(10), "no poll for 4 s: the consumer counts as stalled"
     finally:
         watchdog.stop()
+
+
+def test_a_call_retrying_through_a_partition_is_never_taken_for_a_stall(proxied) -> None:
+    """The stall limit comes from the consumer's own client: every attempt of one receive
+    timing out on connect and read, with the longest backoff between, fits in it twice."""
+    _proxy, _pipeline, consumer = proxied
+    config = consumer.client.meta.config
+    attempts = config.retries["total_max_attempts"]  # the first attempt included
+    worst_receive_s = (attempts * (config.connect_timeout + config.read_timeout)
+                       + (attempts - 1) * STANDARD_MODE_MAX_BACKOFF_S)
+    assert config.read_timeout > consumer.wait_time_s, "the client outwaits its long poll"
+    assert consumer.watchdog.stall_after_s >= 2 * worst_receive_s
 
 
 def test_a_stalled_worker_process_exits_for_its_supervisor(tmp_path: Path) -> None:

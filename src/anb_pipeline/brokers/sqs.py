@@ -61,8 +61,15 @@ FULL_SLOTS_SLEEP_S = 0.2
 RECEIVE_RETRY_DELAY_S = 2
 #: Seconds a call may take beyond its long poll before the client gives up on it.
 SQS_READ_MARGIN_S = 10
-#: Missed long polls after which a consumer counts as stalled.
-STALL_POLLS = 3
+#: Seconds the client waits for a TCP connection to SQS.
+SQS_CONNECT_TIMEOUT_S = 5
+#: Attempts per SQS call, the first included (botocore's ``total_max_attempts``).
+SQS_TOTAL_MAX_ATTEMPTS = 4
+#: The longest pause botocore's standard retry mode makes between two attempts, in seconds.
+STANDARD_MODE_MAX_BACKOFF_S = 20
+#: Longest possible SQS calls in a row after which a consumer that has not polled counts as
+#: stalled: a call that merely retries through a network partition is never mistaken for one.
+STALL_CALLS = 2
 #: The DLQ message attribute that says why a foreign body was dead-lettered.
 FOREIGN_REASON_ATTRIBUTE = "anb_dead_letter_reason"
 MAX_REASON_CHARS = 1000
@@ -86,9 +93,18 @@ def queue_attributes(settings: Settings, *, dlq_arn: str) -> dict[str, str]:
 def sqs_client(settings: Settings) -> Any:
     return boto3.client(
         "sqs", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region,
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
+        config=Config(retries={"total_max_attempts": SQS_TOTAL_MAX_ATTEMPTS, "mode": "standard"},
+                      connect_timeout=SQS_CONNECT_TIMEOUT_S,
                       read_timeout=settings.sqs_wait_time_s + SQS_READ_MARGIN_S),
     )
+
+
+def longest_call_s(*, read_timeout_s: float) -> float:
+    """The longest one call of :func:`sqs_client` can block, in seconds: every attempt
+    timing out on connect and on read (a partition that drops packets rather than refusing
+    them), with the longest backoff of botocore's standard retry mode between attempts."""
+    return (SQS_TOTAL_MAX_ATTEMPTS * (SQS_CONNECT_TIMEOUT_S + read_timeout_s)
+            + (SQS_TOTAL_MAX_ATTEMPTS - 1) * STANDARD_MODE_MAX_BACKOFF_S)
 
 
 class SafeSQSBroker(SQSBroker):
@@ -278,7 +294,8 @@ class SafeSQSConsumer(dramatiq.Consumer):
         self._next_beat = 0.0
         self.watchdog = ConsumerWatchdog(
             consumer=self, max_hold_s=max_hold_s,
-            stall_after_s=STALL_POLLS * (wait_time_s + SQS_READ_MARGIN_S),
+            stall_after_s=STALL_CALLS * longest_call_s(
+                read_timeout_s=client.meta.config.read_timeout),
         )
 
     def __next__(self) -> dramatiq.MessageProxy | None:
