@@ -128,6 +128,26 @@ class VideoStateSource(Protocol):
     def video_state(self, video_id: str) -> VideoState: ...
 
 
+class VideoProgressSource(Protocol):
+    """A sink that can tell a video's state and the ``event_order`` of its latest status
+    change (the web tier's database sink can), in one lookup."""
+
+    def video_progress(self, video_id: str) -> tuple[VideoState, int | None]: ...
+
+
+def superseded(status_order: int | None, *, run: int, position: int, attempt: int) -> bool:
+    """Whether a video whose latest status change has ``status_order`` has moved past this
+    attempt of the step at ``position`` in ``run``: a later attempt, a later step or a later
+    run has started since, so a delivery of this attempt is a duplicate of work already
+    handed off (an ack that failed, a send retried) or of a run restarted since.
+    False when ``status_order`` is None (the sink cannot tell)."""
+    if status_order is None:
+        return False
+    last_of_attempt = event_order(run=run, position=position, attempt=attempt,
+                                  kind="pipeline_done")
+    return status_order > last_of_attempt
+
+
 def video_state(sink: EventSink, video_id: str) -> VideoState:
     """The video's state as ``sink`` knows it; ACTIVE when the sink cannot tell.
 
@@ -135,6 +155,19 @@ def video_state(sink: EventSink, video_id: str) -> VideoState:
     """
     lookup = getattr(sink, "video_state", None)
     return VideoState.ACTIVE if lookup is None else lookup(video_id)
+
+
+def video_progress(sink: EventSink, video_id: str) -> tuple[VideoState, int | None]:
+    """The video's state and the order of its latest status change as ``sink`` knows them
+    (see :class:`VideoProgressSource`); the order is None when the sink cannot tell.
+
+    Raises: whatever the sink's lookup raises (its database being down, for example).
+    """
+    lookup = getattr(sink, "video_progress", None)
+    if lookup is not None:
+        progress: tuple[VideoState, int | None] = lookup(video_id)
+        return progress
+    return video_state(sink, video_id), None
 
 
 class LoggingSink:
@@ -178,11 +211,19 @@ class FanoutSink:
 
     def video_state(self, video_id: str) -> VideoState:
         """GONE if any sink says so, else DONE if any says so, else ACTIVE."""
-        states = {video_state(sink, video_id) for sink in self.sinks}
+        return self.video_progress(video_id)[0]
+
+    def video_progress(self, video_id: str) -> tuple[VideoState, int | None]:
+        """The state as :meth:`video_state` combines it, and the latest order any sink
+        knows (None when none can tell)."""
+        progress = [video_progress(sink, video_id) for sink in self.sinks]
+        states = {state for state, _order in progress}
+        orders = [order for _state, order in progress if order is not None]
+        latest = max(orders) if orders else None
         for state in (VideoState.GONE, VideoState.DONE):
             if state in states:
-                return state
-        return VideoState.ACTIVE
+                return state, latest
+        return VideoState.ACTIVE, latest
 
 
 def load_sink(settings: Settings) -> EventSink:

@@ -55,6 +55,23 @@ def parts(step: str) -> list[str]:
     return step.split(FUSED_SEPARATOR)
 
 
+def position(step: str, steps: tuple[str, ...]) -> int:
+    """Where an actor's ``step`` sits in the configured ``steps``: the index of its first
+    part; ``len(steps)`` for a step that is not configured."""
+    first = parts(step)[0]
+    return steps.index(first) if first in steps else len(steps)
+
+
+def run_of_message(message: dramatiq.Message[Any] | dramatiq.MessageProxy) -> int:
+    """The run a message belongs to (:data:`RUN_OPTION`; 0 when unset)."""
+    return int(message.options.get(RUN_OPTION, 0))
+
+
+def attempt_of(message: dramatiq.Message[Any] | dramatiq.MessageProxy) -> int:
+    """Which attempt of its step a message is, from 1 (Dramatiq's ``retries`` option + 1)."""
+    return int(message.options.get("retries", 0)) + 1
+
+
 def failed_step(step: str, exception: BaseException) -> str:
     """The configured step a failure belongs to.
 

@@ -33,7 +33,7 @@ def middleware_stack(settings: Settings, sink: EventSink) -> list[dramatiq.Middl
         CurrentMessage(),
         LogContext(),
         # Before PoisonGuard: a duplicate of finished work is not poison.
-        VideoGuard(sink=sink),
+        VideoGuard(sink=sink, steps=settings.steps),
         PoisonGuard(max_receives=settings.max_receives),
         LifecycleEvents(sink=sink, steps=settings.steps),
     ]
@@ -97,11 +97,19 @@ class MediaPipeline:
             except Exception as exc:
                 # Deleted or finished meanwhile (its inputs removed under the step): end
                 # quietly, as VideoGuard would have, instead of retrying and dead-lettering.
-                reason = skip_reason(str(job.get("video_id", "")), self._state_after_failure(job))
+                reason = skip_reason(str(job.get("video_id", "")), self._current_state(job))
                 if reason is None:
                     raise
                 self.logger.info("Step %s failed because %s; not retried.", step.name, reason)
                 raise SkipMessage(reason) from exc
+            reason = skip_reason(str(job.get("video_id", "")), self._current_state(job))
+            if reason is not None:
+                # A duplicate delivery ran this step while another finished the pipeline (or
+                # the owner deleted the video): what it wrote is nobody's input any more.
+                self.storage.delete_prefix(Job.from_message(job).work_prefix)
+                self.logger.info("Step %s finished but %s; its output is removed and the "
+                                 "pipeline not continued.", step.name, reason)
+                raise SkipMessage(reason)
             message = CurrentMessage.get_current_message()
             if message is not None and message.options.get("pipe_target") is None:
                 # The last step: nothing consumes a return value, so the final job rides
@@ -130,11 +138,12 @@ class MediaPipeline:
             return False
         return retries_so_far < self.settings.max_retries
 
-    def _state_after_failure(self, job: dict[str, Any]) -> VideoState:
+    def _current_state(self, job: dict[str, Any]) -> VideoState:
+        """The job's video's state now; ACTIVE when the sink cannot tell (then the step's
+        success or failure takes its ordinary course: hand-off, or retries)."""
         try:
             return video_state(self.sink, str(job.get("video_id", "")))
         except Exception:
-            # The sink cannot tell: the failure takes its ordinary course (retries).
             return VideoState.ACTIVE
 
     def run_step(self, step: Step, job: Job) -> Job:

@@ -69,11 +69,17 @@ class DatabaseSink:
 
     def video_state(self, video_id: str) -> VideoState:
         """GONE when no row has this id, DONE when it is processed, else ACTIVE (one PK read)."""
-        status = self.database.call(
-            lambda session: session.scalar(select(Video.status).where(Video.id == video_id)))
-        if status is None:
-            return VideoState.GONE
-        return VideoState.DONE if status == "processed" else VideoState.ACTIVE
+        return self.video_progress(video_id)[0]
+
+    def video_progress(self, video_id: str) -> tuple[VideoState, int | None]:
+        """The state as :meth:`video_state` tells it and the video's ``status_order`` (the
+        event order of its latest status change), in one PK read."""
+        row = self.database.call(lambda session: session.execute(
+            select(Video.status, Video.status_order).where(Video.id == video_id)).first())
+        if row is None:
+            return VideoState.GONE, None
+        state = VideoState.DONE if row.status == "processed" else VideoState.ACTIVE
+        return state, row.status_order
 
     def record_worker(self, beat: WorkerBeat) -> None:
         """Keep the worker's last beat (one row per ``host:pid``); sweep day-old rows."""

@@ -371,6 +371,82 @@ def test_duplicates_of_finished_work_are_acknowledged_quietly(tracked, tmp_path)
     assert statuses(url) == {"v1": "processed"}
 
 
+def test_a_redelivery_after_the_hand_off_is_acknowledged_not_dead_lettered(
+    tracked, tmp_path, monkeypatch, caplog
+) -> None:
+    """An ack that keeps failing after its step handed off: SQS delivers the step's
+    message again and again. The video has moved on, so the delivery is a duplicate, not
+    a message that keeps losing its worker: it is acked without running, even at
+    PoisonGuard's receive limit, and the pipeline ends once."""
+    monkeypatch.setenv("ANB_TEST_SLOW_S", "1")
+    caplog.set_level(logging.INFO, logger="anb_pipeline")
+    make, url = tracked
+    settings, pipeline, log = make(("trim", "slow", "checksum"), ["v1"])
+    pipeline.enqueue(video_id="v1", source_key="originals/v1.mp4")
+    worker = dramatiq.Worker(pipeline.broker, worker_threads=1, worker_timeout=200)
+    worker.start()
+    try:
+        wait_for(lambda: [e for e in log.of("v1", "step_started") if e.step == "slow"],
+                 timeout_s=60, what="the slow step to start")
+    finally:
+        worker.stop()  # slow finishes and hands off to checksum, which waits in the queue
+    client = sqs_client(settings)
+    queue_url = pipeline.broker.queue_url(settings.queue_name)
+    held = wait_for(lambda: client.receive_message(QueueUrl=queue_url, VisibilityTimeout=120,
+                                                   WaitTimeSeconds=1).get("Messages"),
+                    timeout_s=10, what="checksum's message")
+    # trim's message again, as SQS redelivers it after an ack that failed, received up to
+    # one short of the limit: PoisonGuard alone would dead-letter it at the next receive.
+    pipeline.broker.enqueue(pipeline.actors["trim"].message(
+        {"video_id": "v1", "source_key": "originals/v1.mp4", "meta": {}}))
+    for _ in range(settings.max_receives - 1):
+        wait_for(lambda: client.receive_message(QueueUrl=queue_url, VisibilityTimeout=0,
+                                                WaitTimeSeconds=1).get("Messages"),
+                 timeout_s=10, what="trim's redelivery")
+    # checksum's message back as a fresh copy: holding it aside must not count against it.
+    client.send_message(QueueUrl=queue_url, MessageBody=held[0]["Body"])
+    client.delete_message(QueueUrl=queue_url, ReceiptHandle=held[0]["ReceiptHandle"])
+    log.events.clear()
+    assert run_until_final(pipeline, log, ["v1"])["v1"].kind == "pipeline_done"
+    pipeline.broker.join(settings.queue_name, timeout=30_000)
+
+    assert [e.step for e in log.of("v1", "step_started")] == ["checksum"], "trim never reran"
+    assert [e.kind for e in log.events].count("pipeline_done") == 1
+    assert DeadLetterQueue(pipeline.broker).letters() == []
+    assert statuses(url) == {"v1": "processed"}
+    assert "this message is a duplicate of work already handed off" in caplog.text
+
+
+def test_a_step_that_ends_after_another_delivery_finished_the_pipeline_leaves_nothing(
+    tracked, monkeypatch, caplog
+) -> None:
+    """A duplicate delivery runs a step while another delivery's chain finishes the video:
+    what the duplicate wrote is removed and it does not hand off a second chain."""
+    monkeypatch.setenv("ANB_TEST_SLOW_S", "3")
+    caplog.set_level(logging.INFO, logger="anb_pipeline")
+    make, url = tracked
+    settings, pipeline, log = make(("trim", "slow", "checksum"), ["v1"])
+    pipeline.enqueue(video_id="v1", source_key="originals/v1.mp4")
+    worker = dramatiq.Worker(pipeline.broker, worker_threads=1, worker_timeout=200)
+    worker.start()
+    try:
+        wait_for(lambda: [e for e in log.of("v1", "step_started") if e.step == "slow"],
+                 timeout_s=60, what="the slow step to start")
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:  # what the other chain's pipeline_done does
+            connection.execute(sa.text("UPDATE videos SET status = 'processed' WHERE id = 'v1'"))
+        engine.dispose()
+        pipeline.broker.join(settings.queue_name, timeout=60_000)
+    finally:
+        worker.stop()
+
+    assert [e.step for e in log.of("v1", "step_started")] == ["trim", "slow"], "no hand-off"
+    assert [e.kind for e in log.events if e.kind.startswith("pipeline_")] == []
+    assert pipeline.storage.list("work/") == [], "the duplicate's output is removed"
+    assert DeadLetterQueue(pipeline.broker).letters() == []
+    assert "its output is removed and the pipeline not continued" in caplog.text
+
+
 def test_a_worker_whose_clock_runs_300_s_ahead_does_not_hide_the_failure(
     aws_endpoint, namespace, tmp_path
 ) -> None:

@@ -25,10 +25,13 @@ from ..messages import (
     FINAL_JOB_OPTION,
     REASON_OPTION,
     RUN_OPTION,
+    attempt_of,
     describe,
     failed_step,
     job_of,
     parts,
+    position,
+    run_of_message,
     step_name,
 )
 
@@ -74,7 +77,7 @@ class LifecycleEvents(Middleware):
         step = step_name(message.actor_name)
         if step is None:
             return
-        attempt = message.options.get("retries", 0) + 1
+        attempt = attempt_of(message)
         with self._lock:
             self._started[message.message_id] = (time.monotonic(), attempt)
         # Dramatiq only logs what a before-hook raises and runs the actor anyway, unless it
@@ -144,7 +147,7 @@ class LifecycleEvents(Middleware):
         self._pop_started(message)
         if message.failed:
             error = message.options.get(REASON_OPTION, "skipped")
-            attempt = message.options.get("retries", 0) + 1
+            attempt = attempt_of(message)
             message.options[FAILED_STEP_OPTION] = parts(step)[0]
             self._emit("pipeline_dead_lettered", message, parts(step)[0], attempt, error=error)
 
@@ -155,9 +158,8 @@ class LifecycleEvents(Middleware):
             fields["job"] = job_of(message) or None
         # A fused actor reports each of its steps, so progress reads the same either way.
         names = parts(step) if kind.startswith("step_") else [step]
-        first = parts(step_name(message.actor_name) or step)[0]
-        position = self.steps.index(first) if first in self.steps else len(self.steps)
-        order = event_order(run=int(message.options.get(RUN_OPTION, 0)), position=position,
+        order = event_order(run=run_of_message(message),
+                            position=position(step_name(message.actor_name) or step, self.steps),
                             attempt=attempt, kind=kind)
         for name in names:
             self.sink.emit(PipelineEvent(kind=kind, video_id=video_id, step=name,

@@ -10,7 +10,7 @@ import dramatiq
 from dramatiq.middleware import Middleware
 
 from ..logs import bind, unbind
-from .lifecycle import job_of, step_name
+from ..messages import attempt_of, job_of, step_name
 
 
 class LogContext(Middleware):
@@ -21,7 +21,7 @@ class LogContext(Middleware):
         job = job_of(message)
         self._tokens[message.message_id] = bind(
             video_id=job.get("video_id"), step=step_name(message.actor_name),
-            message_id=message.message_id, attempt=message.options.get("retries", 0) + 1,
+            message_id=message.message_id, attempt=attempt_of(message),
         )
 
     def after_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy, *,
