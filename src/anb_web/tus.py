@@ -343,12 +343,16 @@ async def terminate(request: Request) -> Response:
     return Response(status_code=204, headers=_tus_headers())
 
 
+#: The tus endpoints by method (OPTIONS aside), for the API's routes and the pages' bridge.
+ENDPOINTS: dict[str, Handler] = {
+    "POST": tus_endpoint(create), "HEAD": tus_endpoint(head), "PATCH": tus_endpoint(patch),
+    "DELETE": tus_endpoint(terminate),
+}
 routes = [
     Route("/api/uploads", options, methods=["OPTIONS"]),
     Route("/api/uploads/", options, methods=["OPTIONS"]),
-    Route("/api/uploads", tus_endpoint(create), methods=["POST"]),
-    Route("/api/uploads/", tus_endpoint(create), methods=["POST"]),
-    Route("/api/uploads/{upload_id}", tus_endpoint(head), methods=["HEAD"]),
-    Route("/api/uploads/{upload_id}", tus_endpoint(patch), methods=["PATCH"]),
-    Route("/api/uploads/{upload_id}", tus_endpoint(terminate), methods=["DELETE"]),
+    Route("/api/uploads", ENDPOINTS["POST"], methods=["POST"]),
+    Route("/api/uploads/", ENDPOINTS["POST"], methods=["POST"]),
+    *(Route("/api/uploads/{upload_id}", ENDPOINTS[method], methods=[method])
+      for method in ("HEAD", "PATCH", "DELETE")),
 ]

@@ -1,0 +1,75 @@
+"""The resumable upload of /my/videos in Chromium: the network drops mid-upload, comes
+back, and the upload finishes without starting over."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import make_video
+
+from .conftest import anb_up
+from .test_pages_browser import new_page, sign_up
+
+pytestmark = pytest.mark.media
+METRICS_TOKEN = "scrape-resumable"
+#: The page's tus chunk (CHUNK_BYTES in my_videos.js): the most a drop may make it resend.
+PAGE_CHUNK_BYTES = 8 * 1024 * 1024
+UPLOAD_BYTES_PER_S = 2 * 1024 * 1024
+
+
+def received_bytes(url: str) -> float:
+    """What the server's tus requests have received so far, resent bytes included."""
+    text = httpx.get(f"{url}/metrics",
+                     headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
+    found = re.search(r"^anb_tus_received_bytes_total (\S+)$", text, re.MULTILINE)
+    assert found, text
+    return float(found.group(1))
+
+
+def emulate(network: Any, *, offline: bool, upload_bytes_per_s: int) -> None:
+    """Chromium's network conditions (DevTools protocol); -1 is no throttling."""
+    network.send("Network.emulateNetworkConditions", {
+        "offline": offline, "latency": 0, "downloadThroughput": -1,
+        "uploadThroughput": upload_bytes_per_s})
+
+
+def test_an_upload_survives_a_network_drop_without_starting_over(
+    browser: Any, tmp_path: Path
+) -> None:
+    # Noise does not compress: a 1-second clip of about 12 MiB, sent at 2 MiB/s.
+    video = make_video(tmp_path / "noisy.mp4", width=640, height=360, seconds=1.0,
+                       extra_args=("-qp", "0", "-vf", "noise=alls=60:allf=t"))
+    size = video.stat().st_size
+    with anb_up(tmp_path, ANB_METRICS_TOKEN=METRICS_TOKEN) as url:
+        page, problems = new_page(browser, url)
+        sign_up(page, username=f"phone_{uuid.uuid4().hex[:6]}", city="Cali")
+        network = page.context.new_cdp_session(page)
+        network.send("Network.enable")
+        emulate(network, offline=False, upload_bytes_per_s=UPLOAD_BYTES_PER_S)
+        page.get_by_label("Title").fill("Signal lost")
+        page.get_by_label("Video file").set_input_files(video)
+        page.get_by_role("button", name="Upload", exact=True).click()
+        page.wait_for_function("() => document.getElementById('upload-progress').value >= 30")
+        emulate(network, offline=True, upload_bytes_per_s=-1)
+        status = page.locator("#upload-status")
+        status.filter(has_text="Connection lost").wait_for()
+        time.sleep(1.0)
+        before_resume = received_bytes(url)
+        emulate(network, offline=False, upload_bytes_per_s=-1)
+        status.filter(has_text="Processing has started").wait_for(timeout=60_000)
+        total = received_bytes(url)
+        print(f"\nfile {size} B; server got {before_resume:.0f} B before the drop, "
+              f"{total:.0f} B in all")
+        assert before_resume > 0
+        # Not started over: after the drop the server got less than the whole file...
+        assert total - before_resume < size
+        # ...and no byte twice beyond one chunk.
+        assert size <= total <= size + PAGE_CHUNK_BYTES
+        assert problems.errors == []
