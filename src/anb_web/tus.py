@@ -349,9 +349,7 @@ ENDPOINTS: dict[str, Handler] = {
     "DELETE": tus_endpoint(terminate),
 }
 routes = [
-    Route("/api/uploads", options, methods=["OPTIONS"]),
     Route("/api/uploads/", options, methods=["OPTIONS"]),
-    Route("/api/uploads", ENDPOINTS["POST"], methods=["POST"]),
     Route("/api/uploads/", ENDPOINTS["POST"], methods=["POST"]),
     *(Route("/api/uploads/{upload_id}", ENDPOINTS[method], methods=[method])
       for method in ("HEAD", "PATCH", "DELETE")),
