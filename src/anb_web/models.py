@@ -251,5 +251,6 @@ class TusUpload(Base):
     video_id: Mapped[str | None] = mapped_column(String(36))
     #: Epoch seconds.
     created_at: Mapped[float] = mapped_column(Float)
-    #: Epoch seconds: ``Upload-Expires``, moved on by every PATCH.
+    #: Epoch seconds: ``Upload-Expires``, ``upload_expiry_s`` after creation (fixed, so
+    #: the bucket's abort-incomplete-multipart rule can be the safety net behind it).
     expires_at: Mapped[float] = mapped_column(Float, index=True)

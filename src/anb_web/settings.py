@@ -66,7 +66,8 @@ class WebSettings:
     #: On SIGTERM, in-flight requests get this long to finish before they are cancelled
     #: (and clean up their spooled uploads). Below ``anb up``'s grace before SIGKILL.
     shutdown_timeout_s: int = 10
-    #: An unfinished resumable (tus) upload expires this long after its last byte arrived.
+    #: A resumable (tus) upload must finish this long after its creation, or it expires.
+    #: Keep it under the bucket's AbortIncompleteMultipartUpload days (the template: 2).
     upload_expiry_s: int = 24 * 3600
     #: How often each web process sweeps expired resumable uploads (parts, files, rows).
     upload_sweep_interval_s: float = 600.0

@@ -205,8 +205,7 @@ async def _append(
         progress = await BodyWriter(app, upload=upload, token=token).write(request)
         headers = {"Upload-Offset": str(progress.offset_bytes)}
         if progress.offset_bytes < upload.length_bytes:
-            return {**headers, "Upload-Expires": email.utils.formatdate(
-                time.time() + app.settings.upload_expiry_s, usegmt=True)}
+            return {**headers, **_expires(upload)}
         done = await app.database.run(tus_state.read, upload_id=upload.id,
                                       user_id=upload.user_id, now_s=time.time())
         video_id = await _complete(request, app=app, upload=done, token=token)
@@ -225,10 +224,8 @@ async def _complete(request: Request, *, app: Services, upload: UploadState, tok
     if upload.multipart_id is not None:
         await run_in_threadpool(storage.finish_multipart, key,
                                 multipart_id=upload.multipart_id, parts=upload.progress.parts)
-        if not await app.database.run(
-            tus_state.commit, upload_id=upload.id, token=token, progress=upload.progress,
-            now_s=time.time(), expiry_s=app.settings.upload_expiry_s, finished_parts=True,
-        ):
+        if not await app.database.run(tus_state.commit, upload_id=upload.id, token=token,
+                                      progress=upload.progress, finished_parts=True):
             raise Superseded()
         upload = dataclasses.replace(upload, multipart_id=None)
     source = await run_in_threadpool(storage.read_url, key, expires_s=app.settings.url_ttl_s)

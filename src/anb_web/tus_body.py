@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import BinaryIO
@@ -166,8 +165,7 @@ class BodyWriter:
     async def _commit(self, progress: Progress) -> None:
         old_tail = self.progress.tail_key
         committed = await self.app.database.run(
-            tus_state.commit, upload_id=self.upload.id, token=self.token, progress=progress,
-            now_s=time.time(), expiry_s=self.app.settings.upload_expiry_s)
+            tus_state.commit, upload_id=self.upload.id, token=self.token, progress=progress)
         if not committed:
             raise Superseded()
         self.progress = progress

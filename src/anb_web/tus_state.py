@@ -100,8 +100,8 @@ def take_over(
 
 
 def commit(
-    session: Session, *, upload_id: str, token: str, progress: Progress, now_s: float,
-    expiry_s: int, finished_parts: bool = False,
+    session: Session, *, upload_id: str, token: str, progress: Progress,
+    finished_parts: bool = False,
 ) -> bool:
     """Record ``progress`` if ``token`` still holds the upload; False when superseded.
 
@@ -111,7 +111,6 @@ def commit(
         "offset_bytes": progress.offset_bytes,
         "parts": json.dumps([list(part) for part in progress.parts]),
         "tail_key": progress.tail_key, "tail_bytes": progress.tail_bytes,
-        "expires_at": now_s + expiry_s,
     }
     if finished_parts:
         values["multipart_id"] = None
