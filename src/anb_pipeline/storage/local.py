@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import ObjectNotFound, StorageUnavailable
+from ..errors import ObjectNotFound, StorageError, StorageUnavailable
 from .base import check_key
 
 CHUNK_BYTES = 1024 * 1024
@@ -132,6 +132,8 @@ class LocalStorage:
     ) -> None:
         paths = [self._part_path(key, multipart_id=multipart_id, part_number=number)
                  for number, _ in parts]
+        if not paths:
+            raise StorageError(f"{key}: a multipart object needs at least one part")
         if not all(path.is_file() for path in paths):
             raise ObjectNotFound(f"{key} (a part of multipart {multipart_id} is missing)")
         target = self._path(key)
