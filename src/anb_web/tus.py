@@ -269,12 +269,19 @@ async def _sweep_if_expired(app: Services, *, upload_id: str) -> None:
         await app.database.run(tus_state.forget, upload_id=upload_id)
 
 
-async def head(request: Request) -> Response:
-    """The upload's offset and length; the video id once finished. Never cached."""
+async def _one_upload(request: Request) -> tuple[Services, str, str]:
+    """The services, the caller and the upload id of a request for one upload; an expired
+    upload is removed first, so it answers 404."""
     app = services(request)
     user_id = await authenticate(request)
     upload_id = _upload_id(request)
     await _sweep_if_expired(app, upload_id=upload_id)
+    return app, user_id, upload_id
+
+
+async def head(request: Request) -> Response:
+    """The upload's offset and length; the video id once finished. Never cached."""
+    app, user_id, upload_id = await _one_upload(request)
     upload = await app.database.run(tus_state.read, upload_id=upload_id, user_id=user_id,
                                     now_s=time.time())
     headers = {"Upload-Offset": str(upload.progress.offset_bytes),
@@ -301,24 +308,23 @@ async def head(request: Request) -> Response:
 async def patch(request: Request) -> Response:
     """Append the body at ``Upload-Offset``: 204 with the new offset; 409 at a wrong
     offset, 413 past the length, 415 for another content type."""
-    app = services(request)
-    user_id = await authenticate(request)
-    upload_id = _upload_id(request)
     offset = _number(request, "Upload-Offset")
     if offset is None:
         raise ApiError(400, "Upload-Offset is required: the offset HEAD answered")
-    await _sweep_if_expired(app, upload_id=upload_id)
+    app, user_id, upload_id = await _one_upload(request)
     token = uuid.uuid4().hex
     upload = await app.database.run(tus_state.take_over, upload_id=upload_id, user_id=user_id,
                                     token=token, now_s=time.time())
-    try:
+    if offset != upload.progress.offset_bytes or upload.video_id is not None:
+        await app.database.run(tus_state.release, upload_id=upload_id, token=token)
         if offset != upload.progress.offset_bytes:
             raise ApiError(409, f"Upload-Offset {offset} is not the upload's offset "
                                 f"{upload.progress.offset_bytes}; resume from the latter")
+        assert upload.video_id is not None
+        return Response(status_code=204, headers=_tus_headers({
+            "Upload-Offset": str(upload.length_bytes), VIDEO_ID_HEADER: upload.video_id}))
+    try:
         _check_body(request, offset_bytes=offset, length_bytes=upload.length_bytes)
-        if upload.video_id is not None:
-            return Response(status_code=204, headers=_tus_headers({
-                "Upload-Offset": str(upload.length_bytes), VIDEO_ID_HEADER: upload.video_id}))
     except ApiError:
         await app.database.run(tus_state.release, upload_id=upload_id, token=token)
         raise
@@ -328,10 +334,7 @@ async def patch(request: Request) -> Response:
 
 async def terminate(request: Request) -> Response:
     """termination: the upload and every stored byte of it go (a video it became stays)."""
-    app = services(request)
-    user_id = await authenticate(request)
-    upload_id = _upload_id(request)
-    await _sweep_if_expired(app, upload_id=upload_id)
+    app, user_id, upload_id = await _one_upload(request)
     upload = await app.database.run(tus_state.take_over, upload_id=upload_id, user_id=user_id,
                                     token=uuid.uuid4().hex, now_s=time.time())
     if upload.video_id is None:
