@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,36 +41,80 @@ def emulate(network: Any, *, offline: bool, upload_bytes_per_s: int) -> None:
         "uploadThroughput": upload_bytes_per_s})
 
 
+@pytest.fixture(scope="module")
+def stack_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with anb_up(tmp_path_factory.mktemp("anb-up"), ANB_METRICS_TOKEN=METRICS_TOKEN) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def noisy_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Noise does not compress: a 1-second clip of about 12 MiB."""
+    return make_video(tmp_path_factory.mktemp("clips") / "noisy.mp4", width=640, height=360,
+                      seconds=1.0, extra_args=("-qp", "0", "-vf", "noise=alls=60:allf=t"))
+
+
 def test_an_upload_survives_a_network_drop_without_starting_over(
-    browser: Any, tmp_path: Path
+    browser: Any, stack_url: str, noisy_video: Path
 ) -> None:
-    # Noise does not compress: a 1-second clip of about 12 MiB, sent at 2 MiB/s.
-    video = make_video(tmp_path / "noisy.mp4", width=640, height=360, seconds=1.0,
-                       extra_args=("-qp", "0", "-vf", "noise=alls=60:allf=t"))
+    url, video = stack_url, noisy_video
     size = video.stat().st_size
-    with anb_up(tmp_path, ANB_METRICS_TOKEN=METRICS_TOKEN) as url:
-        page, problems = new_page(browser, url)
-        sign_up(page, username=f"phone_{uuid.uuid4().hex[:6]}", city="Cali")
-        network = page.context.new_cdp_session(page)
-        network.send("Network.enable")
-        emulate(network, offline=False, upload_bytes_per_s=UPLOAD_BYTES_PER_S)
-        page.get_by_label("Title").fill("Signal lost")
-        page.get_by_label("Video file").set_input_files(video)
-        page.get_by_role("button", name="Upload", exact=True).click()
-        page.wait_for_function("() => document.getElementById('upload-progress').value >= 30")
-        emulate(network, offline=True, upload_bytes_per_s=-1)
-        status = page.locator("#upload-status")
-        status.filter(has_text="Connection lost").wait_for()
-        time.sleep(1.0)
-        before_resume = received_bytes(url)
-        emulate(network, offline=False, upload_bytes_per_s=-1)
-        status.filter(has_text="Processing has started").wait_for(timeout=60_000)
-        total = received_bytes(url)
-        print(f"\nfile {size} B; server got {before_resume:.0f} B before the drop, "
-              f"{total:.0f} B in all")
-        assert before_resume > 0
-        # Not started over: after the drop the server got less than the whole file...
-        assert total - before_resume < size
-        # ...and no byte twice beyond one chunk.
-        assert size <= total <= size + PAGE_CHUNK_BYTES
-        assert problems.errors == []
+    start = received_bytes(url)
+    page, problems = new_page(browser, url)
+    sign_up(page, username=f"phone_{uuid.uuid4().hex[:6]}", city="Cali")
+    network = page.context.new_cdp_session(page)
+    network.send("Network.enable")
+    emulate(network, offline=False, upload_bytes_per_s=UPLOAD_BYTES_PER_S)
+    page.get_by_label("Title").fill("Signal lost")
+    page.get_by_label("Video file").set_input_files(video)
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_function("() => document.getElementById('upload-progress').value >= 30")
+    emulate(network, offline=True, upload_bytes_per_s=-1)
+    status = page.locator("#upload-status")
+    status.filter(has_text="Connection lost").wait_for()
+    time.sleep(1.0)
+    before_resume = received_bytes(url) - start
+    emulate(network, offline=False, upload_bytes_per_s=-1)
+    status.filter(has_text="Processing has started").wait_for(timeout=60_000)
+    total = received_bytes(url) - start
+    print(f"\nfile {size} B; server got {before_resume:.0f} B before the drop, "
+          f"{total:.0f} B in all")
+    assert before_resume > 0
+    # Not started over: after the drop the server got less than the whole file...
+    assert total - before_resume < size
+    # ...and no byte twice beyond one chunk.
+    assert size <= total <= size + PAGE_CHUNK_BYTES
+    assert problems.errors == []
+
+
+def test_after_a_reload_the_same_file_resumes_where_it_stopped(
+    browser: Any, stack_url: str, noisy_video: Path
+) -> None:
+    url, video = stack_url, noisy_video
+    size = video.stat().st_size
+    start = received_bytes(url)
+    page, problems = new_page(browser, url)
+    sign_up(page, username=f"reload_{uuid.uuid4().hex[:6]}", city="Pasto")
+    network = page.context.new_cdp_session(page)
+    network.send("Network.enable")
+    emulate(network, offline=False, upload_bytes_per_s=UPLOAD_BYTES_PER_S)
+    page.get_by_label("Title").fill("Reloaded")
+    page.get_by_label("Video file").set_input_files(video)
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_function("() => document.getElementById('upload-progress').value >= 50")
+    page.reload()  # the app is gone mid-upload, as when a phone drops a background tab
+    emulate(network, offline=False, upload_bytes_per_s=-1)
+    before_resume = received_bytes(url) - start
+    page.get_by_label("Title").fill("Reloaded")
+    page.get_by_label("Video file").set_input_files(video)
+    page.get_by_role("button", name="Upload", exact=True).click()
+    status = page.locator("#upload-status")
+    status.filter(has_text="Processing has started").wait_for(timeout=60_000)
+    total = received_bytes(url) - start
+    print(f"\nfile {size} B; server got {before_resume:.0f} B before the reload, "
+          f"{total:.0f} B in all")
+    assert before_resume > 0
+    assert total - before_resume < size  # resumed from the stored fingerprint
+    assert size <= total <= size + PAGE_CHUNK_BYTES
+    assert page.locator("li.video").filter(has_text="Reloaded").count() == 1
+    assert problems.errors == []
