@@ -16,7 +16,7 @@ import pytest
 from conftest import make_video
 
 from .conftest import anb_up
-from .test_pages_browser import new_page, sign_up
+from .test_pages_browser import PageProblems, new_page, sign_up
 
 pytestmark = pytest.mark.media
 METRICS_TOKEN = "scrape-resumable"
@@ -54,21 +54,48 @@ def noisy_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
                       seconds=1.0, extra_args=("-qp", "0", "-vf", "noise=alls=60:allf=t"))
 
 
-def test_an_upload_survives_a_network_drop_without_starting_over(
-    browser: Any, stack_url: str, noisy_video: Path
-) -> None:
-    url, video = stack_url, noisy_video
-    size = video.stat().st_size
-    start = received_bytes(url)
+def slow_upload(
+    browser: Any, url: str, video: Path, *, title: str, until_percent: int
+) -> tuple[Any, PageProblems, Any]:
+    """A new player uploads ``video`` at UPLOAD_BYTES_PER_S until the bar shows
+    ``until_percent``; the page, its problems, and its DevTools session (to change the
+    network conditions with)."""
     page, problems = new_page(browser, url)
     sign_up(page, username=f"phone_{uuid.uuid4().hex[:6]}", city="Cali")
     network = page.context.new_cdp_session(page)
     network.send("Network.enable")
     emulate(network, offline=False, upload_bytes_per_s=UPLOAD_BYTES_PER_S)
-    page.get_by_label("Title").fill("Signal lost")
+    choose_and_upload(page, video, title=title)
+    page.wait_for_function(
+        "percent => document.getElementById('upload-progress').value >= percent",
+        arg=until_percent)
+    return page, problems, network
+
+
+def choose_and_upload(page: Any, video: Path, *, title: str) -> None:
+    page.get_by_label("Title").fill(title)
     page.get_by_label("Video file").set_input_files(video)
     page.get_by_role("button", name="Upload", exact=True).click()
-    page.wait_for_function("() => document.getElementById('upload-progress').value >= 30")
+
+
+def check_resumed(*, size: int, before_bytes: float, total_bytes: float, event: str) -> None:
+    """The server's tus byte count shows a resumed upload, not one started over."""
+    print(f"\nfile {size} B; server got {before_bytes:.0f} B before {event}, "
+          f"{total_bytes:.0f} B in all")
+    assert before_bytes > 0
+    # Not started over: after the cut the server got less than the whole file...
+    assert total_bytes - before_bytes < size
+    # ...and no byte twice beyond one chunk.
+    assert size <= total_bytes <= size + PAGE_CHUNK_BYTES
+
+
+def test_an_upload_survives_a_network_drop_without_starting_over(
+    browser: Any, stack_url: str, noisy_video: Path
+) -> None:
+    url, video, size = stack_url, noisy_video, noisy_video.stat().st_size
+    start = received_bytes(url)
+    page, problems, network = slow_upload(browser, url, video, title="Signal lost",
+                                          until_percent=30)
     emulate(network, offline=True, upload_bytes_per_s=-1)
     status = page.locator("#upload-status")
     status.filter(has_text="Connection lost").wait_for()
@@ -76,45 +103,25 @@ def test_an_upload_survives_a_network_drop_without_starting_over(
     before_resume = received_bytes(url) - start
     emulate(network, offline=False, upload_bytes_per_s=-1)
     status.filter(has_text="Processing has started").wait_for(timeout=60_000)
-    total = received_bytes(url) - start
-    print(f"\nfile {size} B; server got {before_resume:.0f} B before the drop, "
-          f"{total:.0f} B in all")
-    assert before_resume > 0
-    # Not started over: after the drop the server got less than the whole file...
-    assert total - before_resume < size
-    # ...and no byte twice beyond one chunk.
-    assert size <= total <= size + PAGE_CHUNK_BYTES
+    check_resumed(size=size, before_bytes=before_resume,
+                  total_bytes=received_bytes(url) - start, event="the drop")
     assert problems.errors == []
 
 
 def test_after_a_reload_the_same_file_resumes_where_it_stopped(
     browser: Any, stack_url: str, noisy_video: Path
 ) -> None:
-    url, video = stack_url, noisy_video
-    size = video.stat().st_size
+    url, video, size = stack_url, noisy_video, noisy_video.stat().st_size
     start = received_bytes(url)
-    page, problems = new_page(browser, url)
-    sign_up(page, username=f"reload_{uuid.uuid4().hex[:6]}", city="Pasto")
-    network = page.context.new_cdp_session(page)
-    network.send("Network.enable")
-    emulate(network, offline=False, upload_bytes_per_s=UPLOAD_BYTES_PER_S)
-    page.get_by_label("Title").fill("Reloaded")
-    page.get_by_label("Video file").set_input_files(video)
-    page.get_by_role("button", name="Upload", exact=True).click()
-    page.wait_for_function("() => document.getElementById('upload-progress').value >= 50")
+    page, problems, network = slow_upload(browser, url, video, title="Reloaded",
+                                          until_percent=50)
     page.reload()  # the app is gone mid-upload, as when a phone drops a background tab
     emulate(network, offline=False, upload_bytes_per_s=-1)
     before_resume = received_bytes(url) - start
-    page.get_by_label("Title").fill("Reloaded")
-    page.get_by_label("Video file").set_input_files(video)
-    page.get_by_role("button", name="Upload", exact=True).click()
+    choose_and_upload(page, video, title="Reloaded")
     status = page.locator("#upload-status")
     status.filter(has_text="Processing has started").wait_for(timeout=60_000)
-    total = received_bytes(url) - start
-    print(f"\nfile {size} B; server got {before_resume:.0f} B before the reload, "
-          f"{total:.0f} B in all")
-    assert before_resume > 0
-    assert total - before_resume < size  # resumed from the stored fingerprint
-    assert size <= total <= size + PAGE_CHUNK_BYTES
+    check_resumed(size=size, before_bytes=before_resume,
+                  total_bytes=received_bytes(url) - start, event="the reload")
     assert page.locator("li.video").filter(has_text="Reloaded").count() == 1
     assert problems.errors == []
