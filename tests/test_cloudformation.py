@@ -20,6 +20,8 @@ import pytest
 import yaml
 
 from anb_pipeline.settings import Settings
+from anb_web.settings import WebSettings
+from anb_web.tus import UPLOADS_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 CFN_DIR = ROOT / "cloudformation"
@@ -378,6 +380,24 @@ def test_bucket_lifecycle(template):
     assert len(work) == 1 and work[0]["Status"] == "Enabled"
     assert work[0]["ExpirationInDays"] <= 2
     assert any("AbortIncompleteMultipartUpload" in r for r in rules)
+
+
+def test_bucket_lifecycle_is_the_safety_net_behind_the_resumable_upload_sweep(template):
+    """Parts and tails of a resumable upload outlive its expiry only when the sweep failed;
+    the rules must never remove them while the upload may still finish."""
+    _, bucket = only_resource(template, "AWS::S3::Bucket")
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    expiry_s = WebSettings(pipeline=Settings(), jwt_secret="x").upload_expiry_s
+    assert "ANB_UPLOAD_EXPIRY_S" not in json.dumps(template), "then compare with that value"
+    aborts = [r for r in rules if "AbortIncompleteMultipartUpload" in r]
+    assert len(aborts) == 1 and aborts[0]["Status"] == "Enabled"
+    assert "Prefix" not in aborts[0] and "Filter" not in aborts[0], "every multipart upload"
+    assert aborts[0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] * 86400 > expiry_s
+    prefix = f"{UPLOADS_PREFIX}/"
+    tails = [r for r in rules if r.get("Prefix") == prefix
+             or r.get("Filter", {}).get("Prefix") == prefix]
+    assert len(tails) == 1 and tails[0]["Status"] == "Enabled"
+    assert tails[0]["ExpirationInDays"] * 86400 > expiry_s
 
 
 # --- database ------------------------------------------------------------------------------------

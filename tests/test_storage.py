@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import httpx
 import pytest
 
 from anb_pipeline import ObjectNotFound, Settings, StorageError, open_storage
-from anb_pipeline.storage import S3Storage
+from anb_pipeline.storage import MIN_PART_BYTES, LocalStorage, S3Storage
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -86,3 +87,33 @@ def test_unknown_storage_scheme_is_a_configuration_error() -> None:
 
     with pytest.raises(ConfigurationError, match="use file:// or s3://"):
         open_storage(Settings(storage_url="ftp://x"))
+
+
+def test_multipart_parts_join_in_order_and_abort_leaves_nothing(storage, tmp_path: Path) -> None:
+    first, last = tmp_path / "first", tmp_path / "last"
+    first.write_bytes(os.urandom(MIN_PART_BYTES))
+    last.write_bytes(b"the short last part")
+    upload_id = storage.start_multipart("uploads/joined")
+    assert not storage.exists("uploads/joined")  # nothing visible before the join
+    # Parts may arrive again (a retried request): the later one replaces the earlier.
+    tags = [storage.put_part("uploads/joined", multipart_id=upload_id, part_number=1, path=last),
+            storage.put_part("uploads/joined", multipart_id=upload_id, part_number=1,
+                             path=first),
+            storage.put_part("uploads/joined", multipart_id=upload_id, part_number=2, path=last)]
+    storage.finish_multipart("uploads/joined", multipart_id=upload_id,
+                             parts=[(1, tags[1]), (2, tags[2])])
+    joined = tmp_path / "joined"
+    storage.get_file("uploads/joined", joined)
+    assert joined.read_bytes() == first.read_bytes() + last.read_bytes()
+    assert storage.list("uploads/") == ["uploads/joined"]
+
+    dropped = storage.start_multipart("uploads/dropped")
+    storage.put_part("uploads/dropped", multipart_id=dropped, part_number=1, path=first)
+    storage.abort_multipart("uploads/dropped", multipart_id=dropped)
+    storage.abort_multipart("uploads/dropped", multipart_id=dropped)  # twice: not an error
+    assert storage.list("uploads/") == ["uploads/joined"]
+    if isinstance(storage, LocalStorage):
+        assert list(storage.root.rglob(".part-*")) == []
+    else:
+        uploads = storage.client.list_multipart_uploads(Bucket=storage.bucket)
+        assert uploads.get("Uploads", []) == []

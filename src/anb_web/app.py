@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -13,7 +14,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from anb_pipeline import MediaPipeline
 
-from . import auth, health, media, metrics, openapi, pages, public, videos
+from . import auth, health, media, metrics, openapi, pages, public, tus, videos
 from .db import Database, make_engine
 from .deadlines import RequestBodyDeadline
 from .errors import EXCEPTION_HANDLERS
@@ -22,6 +23,7 @@ from .ratelimit import DatabaseFailureLog, LoginLimiter, RedisFailureLog
 from .security import TokenCodec
 from .settings import WebSettings
 from .state import Services
+from .tus_expiry import sweep_forever
 from .uploads import sweep_spool
 
 logger = logging.getLogger(__name__)
@@ -60,11 +62,14 @@ def create_app(
         swept = await run_in_threadpool(sweep_spool, settings.pipeline.work_dir)
         if swept:
             logger.info("Removed %d upload spool file(s) left by stopped processes", swept)
-        yield
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(sweep_forever, services)
+            yield
+            tasks.cancel_scope.cancel()
         services.database.dispose()
 
     app = Starlette(
-        routes=[*auth.routes, *videos.routes, *public.routes, *health.routes, *media.routes,
+        routes=[*auth.routes, *videos.routes, *tus.routes, *public.routes, *health.routes, *media.routes,
                 *openapi.routes, *metrics.routes,
                 # Last: the pages claim only their own paths (see pages.PageMount).
                 *pages.routes],

@@ -49,6 +49,10 @@ class WebMetrics:
                                  ["method", "route", "status"], registry=self.registry)
         self.upload_bytes = Counter("anb_upload_bytes_total", "Bytes of accepted uploads.",
                                     registry=self.registry)
+        self.tus_received_bytes = Counter(
+            "anb_tus_received_bytes_total",
+            "Body bytes that resumable (tus) upload requests delivered, resent ones included.",
+            registry=self.registry)
 
     def render(self) -> bytes:
         """The exposition text: of every process in multiprocess mode, else of this one."""

@@ -214,3 +214,43 @@ class IdempotencyKey(Base):
                                           index=True)
     #: Epoch seconds.
     created_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class TusUpload(Base):
+    """A resumable (tus) upload in progress or just finished (see ``tus``): its state lives
+    here, not in a web process, so any instance can take its next PATCH."""
+
+    __tablename__ = "tus_uploads"
+
+    #: UUID4 hex: the last segment of the upload's URL.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                         index=True)
+    #: ``Upload-Length``: the whole file's size.
+    length_bytes: Mapped[int] = mapped_column(BigInteger)
+    #: ``Upload-Offset``: bytes stored so far (the parts plus the tail).
+    offset_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: Size of every multipart part but the last.
+    part_bytes: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    #: The client's file name, for display only: never part of a storage key.
+    filename: Mapped[str | None] = mapped_column(String(255))
+    #: Where the parts are joined: ``uploads/{id}``.
+    storage_key: Mapped[str] = mapped_column(String(255))
+    #: The storage's multipart id; None once the parts are joined.
+    multipart_id: Mapped[str | None] = mapped_column(String(1024))
+    #: JSON list of ``[part number, tag]`` of the stored parts, in order.
+    parts: Mapped[str] = mapped_column(Text, default="[]")
+    #: The bytes past the last part (fewer than ``part_bytes``), as an object of their own.
+    tail_key: Mapped[str | None] = mapped_column(String(255))
+    tail_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: The request now writing this upload; a newer request takes it over.
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    #: The video the finished upload became.
+    video_id: Mapped[str | None] = mapped_column(String(36))
+    #: Epoch seconds.
+    created_at: Mapped[float] = mapped_column(Float)
+    #: Epoch seconds: ``Upload-Expires``, ``upload_expiry_s`` after creation (fixed, so
+    #: the bucket's abort-incomplete-multipart rule can be the safety net behind it).
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

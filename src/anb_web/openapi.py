@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .tus import OFFSET_CONTENT_TYPE, TUS_EXTENSIONS, TUS_VERSION, VIDEO_ID_HEADER
 from .validation import MAX_PAGE, MAX_PAGE_SIZE
 from .videos import (
     IDEMPOTENCY_HEADER,
@@ -319,10 +320,137 @@ PATHS: dict[str, Any] = {
     }},
 }
 
+def _header(description: str, **schema: Any) -> dict[str, Any]:
+    return {"description": description, "schema": schema or _string()}
+
+
+TUS_RESUMABLE = {"name": "Tus-Resumable", "in": "header", "required": True,
+                 "description": "The protocol version; anything else answers 412",
+                 "schema": _string(enum=[TUS_VERSION])}
+TUS_ANSWER = {"Tus-Resumable": _header("Always " + TUS_VERSION)}
+OFFSET = {"type": "integer", "minimum": 0}
+UPLOAD_EXPIRES = _header("When the unfinished upload expires (RFC 9110 date)")
+TUS_VIDEO_ID = _header("The video the finished upload became", format="uuid")
+UPLOAD_ID = {"name": "upload_id", "in": "path", "required": True,
+             "description": "The upload's id, the last segment of its Location",
+             "schema": _string(pattern="^[0-9a-f]{32}$")}
+
+
+def _tus_error(description: str) -> dict[str, Any]:
+    return {**_error(description), "headers": TUS_ANSWER}
+
+
+TUS_REFUSALS = {"401": UNAUTHORIZED, "412": _tus_error("Tus-Resumable is not " + TUS_VERSION),
+                "503": _error("Storage or database unavailable; retry")}
+TUS_DESCRIPTION = (
+    f"Resumable uploads by the tus {TUS_VERSION} protocol (https://tus.io) with the "
+    f"{', '.join(TUS_EXTENSIONS)} extensions: any tus client (tus-js-client, tuspy, TUSKit) "
+    "works. Bytes are stored as they arrive, so a dropped connection resumes from the "
+    "offset HEAD answers, on any instance. When the last byte arrives the file is probed "
+    f"and the video created and enqueued as by `POST /api/videos`; the final PATCH (and "
+    f"every later HEAD) names it in `{VIDEO_ID_HEADER}`. Unfinished uploads expire "
+    "(`Upload-Expires`) and are then removed with their stored bytes.")
+TUS_PATHS: dict[str, Any] = {
+    "/api/uploads/": {
+        "options": {
+            "summary": "The server's tus capabilities", "tags": ["uploads"],
+            "description": TUS_DESCRIPTION,
+            "responses": {"204": {"description": "Capabilities", "headers": {
+                "Tus-Version": _header("Supported versions", enum=[TUS_VERSION]),
+                "Tus-Extension": _header("Supported extensions"),
+                "Tus-Max-Size": _header("The largest Upload-Length, in bytes", type="integer"),
+                **TUS_ANSWER}}},
+        },
+        "post": {
+            "summary": "Create a resumable upload (tus creation)", "tags": ["uploads"],
+            "security": SECURED, "description": TUS_DESCRIPTION,
+            "parameters": [
+                TUS_RESUMABLE,
+                {"name": "Upload-Length", "in": "header", "required": True,
+                 "description": "The file's size in bytes (Upload-Defer-Length is refused)",
+                 "schema": {"type": "integer", "minimum": 1}},
+                {"name": "Upload-Metadata", "in": "header", "required": True,
+                 "description": "Comma-separated `key base64(value)` pairs: `title` "
+                                "(required), `description`, `filename` (shown only, never "
+                                "part of a storage key)",
+                 "schema": _string()},
+            ],
+            "requestBody": {"required": False, "description": "creation-with-upload: the "
+                            "first bytes of the file", "content": {
+                                OFFSET_CONTENT_TYPE: {"schema": _string(format="binary")}}},
+            "responses": {
+                "201": {"description": "Created", "headers": {
+                    "Location": _header("The upload's URL", format="uri"),
+                    "Upload-Offset": _header("Bytes stored, when the POST had a body",
+                                             **OFFSET),
+                    "Upload-Expires": UPLOAD_EXPIRES, VIDEO_ID_HEADER: TUS_VIDEO_ID,
+                    **TUS_ANSWER}},
+                "400": _tus_error("Upload-Length missing or not a number, deferred length, "
+                                  "or malformed Upload-Metadata"),
+                "413": _tus_error("Upload-Length is over Tus-Max-Size; nothing was stored"),
+                "415": _tus_error("An empty file, a body that is not "
+                                  f"{OFFSET_CONTENT_TYPE}, or (all bytes sent) not a video"),
+                "422": INVALID, **TUS_REFUSALS,
+            },
+        },
+    },
+    "/api/uploads/{upload_id}": {
+        "parameters": [UPLOAD_ID, TUS_RESUMABLE],
+        "head": {
+            "summary": "The upload's offset", "tags": ["uploads"], "security": SECURED,
+            "responses": {
+                "200": {"description": "Offset, length, and the video once finished",
+                        "headers": {"Upload-Offset": _header("Bytes stored", **OFFSET),
+                                    "Upload-Length": _header("The file's size", **OFFSET),
+                                    "Upload-Expires": UPLOAD_EXPIRES,
+                                    VIDEO_ID_HEADER: TUS_VIDEO_ID,
+                                    "Cache-Control": _header("no-store"), **TUS_ANSWER}},
+                "403": _tus_error("Another user's upload"),
+                "404": _tus_error("No such upload: never created, terminated, or expired"),
+                **TUS_REFUSALS,
+            },
+        },
+        "patch": {
+            "summary": "Append bytes at the upload's offset", "tags": ["uploads"],
+            "security": SECURED,
+            "parameters": [{"name": "Upload-Offset", "in": "header", "required": True,
+                            "description": "The offset HEAD answered", "schema": OFFSET}],
+            "requestBody": {"required": True, "content": {
+                OFFSET_CONTENT_TYPE: {"schema": _string(format="binary")}}},
+            "responses": {
+                "204": {"description": "Stored", "headers": {
+                    "Upload-Offset": _header("Bytes stored now", **OFFSET),
+                    "Upload-Expires": UPLOAD_EXPIRES, VIDEO_ID_HEADER: TUS_VIDEO_ID,
+                    **TUS_ANSWER}},
+                "400": _tus_error("Upload-Offset missing or not a number"),
+                "403": _tus_error("Another user's upload"),
+                "404": _tus_error("No such upload: never created, terminated, or expired"),
+                "408": _error("The body stopped arriving; what arrived is kept"),
+                "409": _tus_error("Upload-Offset is not the upload's offset, or a newer "
+                                  "request took the upload over; ask HEAD"),
+                "413": _tus_error("The body goes past Upload-Length"),
+                "415": _tus_error(f"Not {OFFSET_CONTENT_TYPE}, or (last byte) not a video: "
+                                  "the upload and its bytes are gone"),
+                **TUS_REFUSALS,
+            },
+        },
+        "delete": {
+            "summary": "Terminate the upload and delete its stored bytes", "tags": ["uploads"],
+            "security": SECURED,
+            "responses": {
+                "204": {"description": "Terminated", "headers": TUS_ANSWER},
+                "403": _tus_error("Another user's upload"),
+                "404": _tus_error("No such upload"), **TUS_REFUSALS,
+            },
+        },
+    },
+}
+
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "ANB Rising Stars Showcase API", "version": "1.0.0"},
-    "paths": PATHS,
+    "paths": {**PATHS, **TUS_PATHS},
     "components": {
         "schemas": SCHEMAS,
         "securitySchemes": {

@@ -66,6 +66,11 @@ class WebSettings:
     #: On SIGTERM, in-flight requests get this long to finish before they are cancelled
     #: (and clean up their spooled uploads). Below ``anb up``'s grace before SIGKILL.
     shutdown_timeout_s: int = 10
+    #: A resumable (tus) upload must finish this long after its creation, or it expires.
+    #: Keep it under the bucket's AbortIncompleteMultipartUpload days (the template: 2).
+    upload_expiry_s: int = 24 * 3600
+    #: How often each web process sweeps expired resumable uploads (parts, files, rows).
+    upload_sweep_interval_s: float = 600.0
 
     def __post_init__(self) -> None:
         if not self.jwt_secret:
@@ -84,6 +89,9 @@ class WebSettings:
                 "ANB_LOGIN_MAX_FAILURES, ANB_LOGIN_MAX_FAILURES_PER_CLIENT and "
                 "ANB_LOGIN_WINDOW_S must be positive"
             )
+        if self.upload_expiry_s < 1 or self.upload_sweep_interval_s <= 0:
+            raise ConfigurationError(
+                "ANB_UPLOAD_EXPIRY_S and ANB_UPLOAD_SWEEP_INTERVAL_S must be positive")
         if self.request_body_idle_timeout_s <= 0 or self.shutdown_timeout_s < 0:
             raise ConfigurationError(
                 "ANB_REQUEST_BODY_IDLE_TIMEOUT_S must be positive and ANB_SHUTDOWN_TIMEOUT_S "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,8 @@ def _replayed(session: Session, *, user_id: str, key: str) -> Video | None:
 
 
 def _insert_video(
-    session: Session, *, video: Video, steps: tuple[str, ...], idempotency_key: str | None
+    session: Session, *, video: Video, steps: tuple[str, ...], idempotency_key: str | None,
+    on_insert: Callable[[Session, Video], None] | None,
 ) -> None:
     session.add(video)
     session.flush()
@@ -132,6 +134,8 @@ def _insert_video(
     # Every configured step is listed from the start, so the owner sees what is coming.
     session.add_all(VideoStep(video_id=video.id, name=name, position=index, attempts=0,
                               status="pending") for index, name in enumerate(steps))
+    if on_insert is not None:
+        on_insert(session, video)
 
 
 def _delete_video_row(session: Session, *, video_id: str) -> None:
@@ -147,27 +151,37 @@ async def _discard_upload(app: Services, *, video_id: str, source_key: str) -> N
         logger.exception("Could not clean up the failed upload of video %s", video_id)
 
 
-async def _store_and_enqueue(
-    app: Services, *, upload: Upload, user_id: str, title: str, description: str | None,
-    idempotency_key: str | None,
+#: Stores the original at a storage key, given the key and its media type (or None).
+StoreOriginal = Callable[[str, "str | None"], None]
+
+
+async def admit_video(
+    app: Services, *, source: Path | str, store: StoreOriginal, user_id: str, title: str,
+    description: str | None, idempotency_key: str | None = None,
+    on_insert: Callable[[Session, Video], None] | None = None,
 ) -> tuple[Video, bool]:
-    """The new video and False; or, when a concurrent request with the same idempotency key
-    won, that request's video and True (this upload is then discarded)."""
-    assert upload.file_path is not None
+    """Probe ``source`` (a local path or a URL ffmpeg reads), store the original with
+    ``store``, insert the video row (and run ``on_insert`` in its transaction), then
+    enqueue the pipeline: all or nothing.
+
+    Returns the new video and False; or, when a concurrent request with the same
+    idempotency key won, that request's video and True (nothing of this one is kept).
+    Raises ApiError 415 when ``source`` is not a video (nothing stored), 401 when the
+    owner's account went away meanwhile.
+    """
     try:
-        info = await run_in_threadpool(probe, upload.file_path)
+        info = await run_in_threadpool(probe, source)
     except MediaError as exc:
         raise ApiError(415, f"The upload is not a video: {exc}") from None
     new_id = str(uuid.uuid4())
     extension = stored_extension(info.format_name)
     key = f"{ORIGINALS_PREFIX}/{new_id}.{extension}"
-    await run_in_threadpool(_put_original, app, key=key, path=upload.file_path,
-                            media_type=MEDIA_TYPES.get(extension))
+    await run_in_threadpool(store, key, MEDIA_TYPES.get(extension))
     video = Video(id=new_id, user_id=user_id, title=title, description=description,
                   source_key=key, status="pending")
     try:
         await app.database.run(_insert_video, video=video, steps=app.pipeline.settings.steps,
-                               idempotency_key=idempotency_key)
+                               idempotency_key=idempotency_key, on_insert=on_insert)
         # The row is committed before the message leaves: a fast worker's first event must
         # find it.
         await run_in_threadpool(app.pipeline.enqueue, video_id=new_id, source_key=key)
@@ -185,9 +199,12 @@ async def _store_and_enqueue(
     return video, False
 
 
-def _put_original(app: Services, *, key: str, path: Path, media_type: str | None) -> None:
-    with open(path, "rb") as stream:
-        app.pipeline.storage.put_stream(key, stream, content_type=media_type)
+def _put_original(app: Services, *, path: Path) -> StoreOriginal:
+    def store(key: str, media_type: str | None) -> None:
+        with open(path, "rb") as stream:
+            app.pipeline.storage.put_stream(key, stream, content_type=media_type)
+
+    return store
 
 
 def _created(app: Services, video: Video, *, replayed: bool) -> JSONResponse:
@@ -218,9 +235,10 @@ async def create_video(request: Request) -> JSONResponse:
                                   spool_dir=app.pipeline.settings.work_dir)
     try:
         title, description = upload_fields(upload)
-        video, replayed = await _store_and_enqueue(
-            app, upload=upload, user_id=user_id, title=title, description=description,
-            idempotency_key=key)
+        assert upload.file_path is not None
+        video, replayed = await admit_video(
+            app, source=upload.file_path, store=_put_original(app, path=upload.file_path),
+            user_id=user_id, title=title, description=description, idempotency_key=key)
     finally:
         await run_in_threadpool(upload.discard)
     if not replayed:

@@ -215,7 +215,7 @@ def test_the_upload_box_tells_a_refusal_from_a_success_and_clears_when_processin
     wait_status(page, title, "processed")
     status.filter(has_text=f"“{title}” is processed and published.").wait_for()
     assert "Processing has started" not in status.inner_text()
-    assert problems.errors == [] and problems.failed == ["415 /page-api/videos"]
+    assert problems.errors == [] and problems.failed == ["415 /page-api/uploads/{id}"]
 
 
 def test_a_fan_sees_voted_after_voting_and_after_a_reload(

@@ -21,6 +21,8 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.transport import SerializationContext
+from schemathesis.transport.serialization import serialize_binary
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -32,6 +34,12 @@ MAX_EXAMPLES = 30
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance]
 HEALTH_CHECKS = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
+
+
+@schemathesis.serializer("application/offset+octet-stream")
+def offset_bytes(ctx: SerializationContext, value: object) -> dict[str, bytes]:
+    """tus bodies (PATCH, creation-with-upload) are raw bytes, like application/octet-stream."""
+    return {"data": serialize_binary(value)}  # type: ignore[arg-type]
 
 
 def fuzz(

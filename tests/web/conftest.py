@@ -32,8 +32,8 @@ from conftest import POSTGRES_URL, make_video, require_service
 
 JWT_SECRET = "test-secret-of-the-web-suite"
 PASSWORD = "correct horse battery"
-TABLES = ("votes", "video_steps", "idempotency_keys", "videos", "users", "revoked_tokens",
-          "login_failures", "workers")
+TABLES = ("votes", "video_steps", "idempotency_keys", "tus_uploads", "videos", "users",
+          "revoked_tokens", "login_failures", "workers")
 
 
 def _server_url(url: str, database: str) -> str:

@@ -7,11 +7,11 @@ from urllib.parse import urlparse
 
 from ..errors import ConfigurationError
 from ..settings import Settings
-from .base import Storage, check_key
+from .base import MAX_PARTS, MIN_PART_BYTES, Storage, check_key
 from .local import LocalStorage
 from .s3 import S3Storage
 
-__all__ = ["LocalStorage", "S3Storage", "Storage", "check_key", "open_storage"]
+__all__ = ["MAX_PARTS", "MIN_PART_BYTES", "LocalStorage", "S3Storage", "Storage", "check_key", "open_storage"]
 
 
 def open_storage(settings: Settings) -> Storage:

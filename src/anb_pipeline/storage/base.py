@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from ..errors import StorageError
 
 _KEY = re.compile(r"^[A-Za-z0-9_.+\-]+(/[A-Za-z0-9_.+\-]+)*$")
+#: The smallest part of a multipart object, but for its last part (S3's own minimum).
+MIN_PART_BYTES = 5 * 1024 * 1024
+#: Part numbers run from 1 to this (S3's limit).
+MAX_PARTS = 10_000
 
 
 def check_key(key: str) -> str:
@@ -60,6 +65,29 @@ class Storage(Protocol):
         ...
 
     def list(self, prefix: str) -> list[str]: ...
+
+    def start_multipart(self, key: str, *, content_type: str | None = None) -> str:
+        """Begin an object written part by part; returns the id that names its parts.
+
+        Nothing is visible at ``key`` until ``finish_multipart``.
+        """
+        ...
+
+    def put_part(self, key: str, *, multipart_id: str, part_number: int, path: Path) -> str:
+        """Store the file at ``path`` as part ``part_number`` (1 to MAX_PARTS); returns the
+        part's tag for ``finish_multipart``. Every part but the last must hold at least
+        MIN_PART_BYTES. Storing a part number again replaces it."""
+        ...
+
+    def finish_multipart(
+        self, key: str, *, multipart_id: str, parts: Sequence[tuple[int, str]]
+    ) -> None:
+        """Join ``parts`` (number, tag), in order, into the object at ``key``, atomically."""
+        ...
+
+    def abort_multipart(self, key: str, *, multipart_id: str) -> None:
+        """Drop every stored part; aborting a finished or unknown upload is not an error."""
+        ...
 
     def presigned_url(self, key: str, *, expires_s: int) -> str | None:
         """A URL anyone can fetch, or None when the app must serve the object itself."""

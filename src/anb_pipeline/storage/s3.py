@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -114,6 +115,36 @@ class S3Storage:
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, prefix) from exc
         return sorted(keys)
+
+    def start_multipart(self, key: str, *, content_type: str | None = None) -> str:
+        extra = {"ContentType": content_type} if content_type else {}
+        answer = self._call(key, "create_multipart_upload", Bucket=self.bucket,
+                            Key=self._key(key), **extra)
+        return str(answer["UploadId"])
+
+    def put_part(self, key: str, *, multipart_id: str, part_number: int, path: Path) -> str:
+        with open(path, "rb") as body:
+            answer = self._call(key, "upload_part", Bucket=self.bucket, Key=self._key(key),
+                                UploadId=multipart_id, PartNumber=part_number, Body=body)
+        return str(answer["ETag"])
+
+    def finish_multipart(
+        self, key: str, *, multipart_id: str, parts: Sequence[tuple[int, str]]
+    ) -> None:
+        self._call(key, "complete_multipart_upload", Bucket=self.bucket, Key=self._key(key),
+                   UploadId=multipart_id,
+                   MultipartUpload={"Parts": [{"PartNumber": number, "ETag": tag}
+                                              for number, tag in parts]})
+
+    def abort_multipart(self, key: str, *, multipart_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._key(key),
+                                               UploadId=multipart_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise _translate(exc, key) from exc
+        except BotoCoreError as exc:
+            raise _translate(exc, key) from exc
 
     def presigned_url(self, key: str, *, expires_s: int) -> str | None:
         return self.client.generate_presigned_url(

@@ -1,4 +1,4 @@
-"""What page scripts call: upload, processing status, delete and vote.
+"""What page scripts call: upload (resumable, by tus), processing status, delete and vote.
 
 Each one needs the session cookie and, when it changes state, the CSRF token (header
 ``X-CSRF-Token`` from scripts, or the hidden field of a plain form post), then runs the
@@ -15,10 +15,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from .. import public, videos
+from .. import public, tus, videos
 from .. import retry as retries
 from ..errors import unauthorized
-from .bridge import call_api
+from .bridge import api_request, call_api
 from .render import error_page, render
 from .session import CSRF_FIELD, CSRF_HEADER, check_csrf, page_session
 
@@ -107,3 +107,12 @@ async def retry(request: Request) -> Response:
     if _wants_json(request):
         return JSONResponse(answer, status_code=202)
     return RedirectResponse("/my/videos", status_code=303)
+
+
+async def resumable(request: Request) -> Response:
+    """The tus endpoint for page scripts (tus-js-client): the session's token as the bearer,
+    the CSRF header on every request that writes; the API's tus answer as it is."""
+    token = _token(request)
+    if request.method != "HEAD":
+        check_csrf(request, request.headers.get(CSRF_HEADER))
+    return await tus.ENDPOINTS[request.method](api_request(request, token=token, keep_body=True))

@@ -36,15 +36,14 @@ def _receive_bytes(body: bytes) -> Receive:
     return receive
 
 
-async def call_api(
-    handler: Handler, request: Request, *, token: str | None = None,
-    json_body: dict[str, Any] | None = None, query: bytes | None = None,
-    keep_body: bool = False,
-) -> Any:
-    """Run ``handler`` as the bearer of ``token``; its decoded JSON answer (None for 204).
+def api_request(
+    request: Request, *, token: str | None = None, json_body: dict[str, Any] | None = None,
+    query: bytes | None = None, keep_body: bool = False,
+) -> Request:
+    """``request`` as the bearer of ``token`` would send it to the API.
 
     ``keep_body`` streams the page request's own body through (uploads); otherwise the
-    handler gets ``json_body`` or an empty body.
+    API request has ``json_body`` or an empty body.
     """
     dropped = DROPPED_HEADERS if keep_body else DROPPED_HEADERS | BODY_HEADERS
     headers = [(name, value) for name, value in request.scope["headers"]
@@ -59,5 +58,15 @@ async def call_api(
         receive = _receive_bytes(body)
     scope = {**request.scope, "headers": headers,
              "query_string": request.scope["query_string"] if query is None else query}
-    response = await handler(Request(scope, receive))
+    return Request(scope, receive)
+
+
+async def call_api(
+    handler: Handler, request: Request, *, token: str | None = None,
+    json_body: dict[str, Any] | None = None, query: bytes | None = None,
+    keep_body: bool = False,
+) -> Any:
+    """Run ``handler`` on ``api_request(...)``; its decoded JSON answer (None for 204)."""
+    response = await handler(api_request(request, token=token, json_body=json_body,
+                                         query=query, keep_body=keep_body))
     return json.loads(bytes(response.body)) if response.body else None

@@ -1,4 +1,4 @@
-// My videos: upload with a progress bar, live processing status per pass, a readable
+// My videos: resumable upload (tus-js-client) with a progress bar, live processing status per pass, a readable
 // failure with "Try again", and delete after an accessible confirmation.
 // The page session cookie is HttpOnly; requests carry the CSRF token from the <meta> tag.
 "use strict";
@@ -14,6 +14,8 @@
   const uploadError = document.getElementById("upload-error");
   const dialog = document.getElementById("delete-dialog");
   const POLL_MS = 1500;
+  // One PATCH per chunk: a dropped connection costs at most one chunk of resending.
+  const CHUNK_BYTES = 8 * 1024 * 1024;
   const FINAL = ["processed", "failed"];
   const STEP_WORDS = { pending: "waiting", running: "running", succeeded: "done", failed: "failed" };
   // The video whose upload the box above reports on, until it is processed or failed.
@@ -197,44 +199,84 @@
     uploadError.hidden = false;
   }
 
+  function showProgress(sent, total) {
+    progressBar.value = total ? Math.round((sent / total) * 100) : 0;
+    progressBar.textContent = progressBar.value + " %";
+  }
+
+  function uploaded(videoId, title) {
+    // The upload is done; from here on its row below shows the processing.
+    document.getElementById("upload-button").disabled = false;
+    progressBox.hidden = true;
+    watched = videoId;
+    uploadStatus.textContent = "Uploaded “" + title + "”. Processing has started: "
+      + "follow it in the list below.";
+    form.reset();
+    addRow({ id: videoId, title: title, processing_status: "pending", votes: 0 });
+  }
+
+  // Resumable upload (tus): the file goes in chunks; a dropped connection resumes where
+  // the server's offset says, and so does the same file chosen again after a reload (the
+  // browser keeps the upload's address under the file's fingerprint).
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const button = document.getElementById("upload-button");
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/page-api/videos");
-    xhr.setRequestHeader("X-CSRF-Token", csrfToken);
-    xhr.setRequestHeader("Accept", "application/json");
-    xhr.upload.addEventListener("progress", (progress) => {
-      if (progress.lengthComputable) {
-        progressBar.value = Math.round((progress.loaded / progress.total) * 100);
-        progressBar.textContent = progressBar.value + " %";
-      }
-    });
-    xhr.addEventListener("load", () => {
-      button.disabled = false;
-      const body = parse(xhr.responseText);
-      if (xhr.status === 201 && body) {
-        // The upload is done; from here on its row below shows the processing.
-        progressBox.hidden = true;
-        watched = body.id;
-        uploadStatus.textContent = "Uploaded “" + body.title + "”. Processing has started: "
-          + "follow it in the list below.";
-        form.reset();
-        addRow(body);
-      } else {
-        showUploadError(describeError(xhr.status, body));
-      }
-    });
-    xhr.addEventListener("error", () => {
-      button.disabled = false;
-      showUploadError("the connection was lost. Please try again.");
+    const file = document.getElementById("file").files[0];
+    const title = document.getElementById("title").value;
+    if (!file) {
+      showUploadError("choose a video file.");
+      return;
+    }
+    const upload = new tus.Upload(file, {
+      endpoint: "/page-api/uploads",
+      chunkSize: CHUNK_BYTES,
+      retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
+      removeFingerprintOnSuccess: true,
+      headers: { "X-CSRF-Token": csrfToken },
+      metadata: {
+        title: title,
+        description: document.getElementById("description").value,
+        filename: file.name,
+      },
+      onProgress: showProgress,
+      onSuccess: (payload) => {
+        const response = payload && payload.lastResponse;
+        const videoId = response ? response.getHeader("ANB-Video-Id") : null;
+        if (videoId) {
+          uploaded(videoId, title);
+        } else {
+          showUploadError("the server did not name the new video. Reload the page.");
+        }
+      },
+      onError: (error) => {
+        if (!navigator.onLine) {
+          // Offline: tus-js-client stops retrying; going online again resumes the upload.
+          uploadStatus.textContent = "Connection lost. The upload resumes when you are back online.";
+          window.addEventListener("online", () => {
+            uploadStatus.textContent = "Back online: resuming the upload…";
+            upload.start();
+          }, { once: true });
+          return;
+        }
+        button.disabled = false;
+        const response = error.originalResponse;
+        showUploadError(response
+          ? describeError(response.getStatus(), parse(response.getBody()))
+          : "the connection was lost. Please try again.");
+      },
     });
     progressBar.value = 0;
     progressBox.hidden = false;
     uploadError.hidden = true;
     button.disabled = true;
     uploadStatus.textContent = "Uploading…";
-    xhr.send(new FormData(form));
+    upload.findPreviousUploads().then((previous) => {
+      if (previous.length > 0) {
+        uploadStatus.textContent = "Resuming your earlier upload of this file…";
+        upload.resumeFromPreviousUpload(previous[0]);
+      }
+      upload.start();
+    });
   });
 
   function confirmDelete(title) {
