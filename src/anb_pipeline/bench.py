@@ -31,11 +31,13 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
 from .emulator import EMULATOR_CREDENTIALS, start_emulator
 from .events import CallbackSink, PipelineEvent
 from .media import ffmpeg_exe, run_ffmpeg
 from .media.invariants import clip_problems
-from .procs import TreeRssPeak
+from .procs import TreeRssPeak, cpu_model
 from .settings import Settings
 
 VARIANTS = ("reference", "stepwise", "fused", "moviepy")
@@ -260,11 +262,9 @@ def measure(variant: str, *, source: Path, workdir: Path, env: dict[str, str], f
 
 
 def machine_description() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())
-    memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    memory_gib = psutil.virtual_memory().total / 1024**3
     ffmpeg = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True)
-    return (f"{os.cpu_count()} cores ({cpu}), {memory_kb / 1024 / 1024:.0f} GiB, "
+    return (f"{os.cpu_count()} cores ({cpu_model()}), {memory_gib:.0f} GiB, "
             f"Python {platform.python_version()}, {ffmpeg.stdout.splitlines()[0]}")
 
 
