@@ -47,6 +47,7 @@ from typing import Any
 
 import psutil
 
+from anb_pipeline import layout
 from anb_pipeline.emulator import free_port
 from anb_pipeline.procs import GONE, cpu_model, descendants, rss_kib
 
@@ -138,8 +139,9 @@ def seed(database_url: str, *, users: int, videos: int, rng_seed: int = 6) -> li
             clips.append(Video(
                 id=video_id, user_id=owner.id, title=f"Bench clip {index + 1}",
                 description="Seeded by benchmarks/web/run.py", status="processed",
-                source_key=f"originals/{video_id}.mp4", output_key=f"processed/{video_id}.mp4",
-                poster_key=f"processed/{video_id}.jpg", created_at=created,
+                source_key=layout.original_key(video_id=video_id, extension="mp4"),
+                output_key=layout.clip_key(video_id), poster_key=layout.poster_key(video_id),
+                created_at=created,
                 processed_at=created + dt.timedelta(minutes=2), status_at=created.timestamp(),
             ))
         session.add_all(clips)

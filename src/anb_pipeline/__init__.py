@@ -1,5 +1,6 @@
 """ANB pipeline: a pluggable task-queue framework for media pipelines on Dramatiq."""
 
+from . import layout
 from .errors import (
     AnbError,
     BrokerUnavailable,
@@ -45,6 +46,7 @@ __all__ = [
     "StorageUnavailable",
     "VideoState",
     "WorkerBeat",
+    "layout",
     "open_storage",
     "event_order",
     "run_of",

@@ -19,6 +19,7 @@ from typing import Any
 import dramatiq
 
 from .brokers.heartbeat import change_visibility
+from .brokers.limits import SQS_MAX_BATCH
 from .brokers.sqs import FOREIGN_REASON_ATTRIBUTE, SafeSQSBroker
 from .errors import ConfigurationError
 from .messages import (
@@ -94,7 +95,7 @@ class DeadLetterQueue:
         """Receive every DLQ message once, hiding each for ``visibility_s`` seconds."""
         while True:
             response = self.client.receive_message(
-                QueueUrl=self.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                QueueUrl=self.dlq_url, MaxNumberOfMessages=SQS_MAX_BATCH, WaitTimeSeconds=1,
                 VisibilityTimeout=visibility_s,
                 AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
                 MessageAttributeNames=[FOREIGN_REASON_ATTRIBUTE],

@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-WORK_PREFIX = "work"
-OUTPUT_PREFIX = "processed"
+from . import layout
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,14 +36,16 @@ class Job:
 
     @property
     def work_prefix(self) -> str:
-        return f"{WORK_PREFIX}/{self.video_id}/"
+        """``work/<video_id>/`` (see :mod:`anb_pipeline.layout`)."""
+        return layout.work_prefix(self.video_id)
 
     def artifact_key(self, step: str, extension: str) -> str:
         """Deterministic: a redelivered step rewrites the same key, never a new one."""
-        return f"{self.work_prefix}{step}.{extension}"
+        return layout.artifact_key(video_id=self.video_id, step=step, extension=extension)
 
     def output_key(self, extension: str) -> str:
-        return f"{OUTPUT_PREFIX}/{self.video_id}.{extension}"
+        """``processed/<video_id>.<extension>`` (see :mod:`anb_pipeline.layout`)."""
+        return layout.output_key(video_id=self.video_id, extension=extension)
 
     def advance(self, *, input_key: str, **meta: Any) -> Job:
         return dataclasses.replace(self, input_key=input_key, meta={**self.meta, **meta})

@@ -14,6 +14,7 @@ from typing import TextIO
 
 import dramatiq
 
+from . import layout
 from .errors import MediaError
 from .events import CallbackSink, FanoutSink, PipelineEvent, load_sink
 from .job import Job
@@ -50,7 +51,8 @@ def process_file(settings: Settings, *, source: Path, output: Path,
                                  min_backoff_ms=100, max_backoff_ms=1000)
         progress = ProgressBar(local.steps, stream)
         pipeline = MediaPipeline(local, sink=FanoutSink(load_sink(local), CallbackSink(progress)))
-        source_key = f"originals/{LOCAL_VIDEO_ID}{source.suffix.lower() or '.bin'}"
+        source_key = layout.original_key(video_id=LOCAL_VIDEO_ID,
+                                         extension=source.suffix.lower()[1:] or "bin")
         pipeline.storage.put_file(source_key, source)
         pipeline.enqueue(video_id=LOCAL_VIDEO_ID, source_key=source_key)
         worker = dramatiq.Worker(pipeline.broker, worker_threads=1)
@@ -64,6 +66,6 @@ def process_file(settings: Settings, *, source: Path, output: Path,
             raise MediaError(progress.failure)
         final = Job.start(video_id=LOCAL_VIDEO_ID, source_key=source_key)
         output.parent.mkdir(parents=True, exist_ok=True)
-        with pipeline.storage.open_read(final.output_key("mp4")) as clip, open(output, "wb") as out:
+        with pipeline.storage.open_read(layout.clip_key(final.video_id)) as clip, open(output, "wb") as out:
             shutil.copyfileobj(clip, out)
         return final

@@ -24,7 +24,7 @@ from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, s
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from anb_pipeline import Job, PipelineEvent, Settings, Storage, VideoState, WorkerBeat, open_storage
+from anb_pipeline import PipelineEvent, Settings, Storage, VideoState, WorkerBeat, layout, open_storage
 
 from .db import Database, make_engine
 from .models import Video, VideoStep, WorkerRecord
@@ -163,13 +163,12 @@ class DatabaseSink:
 
     def _pipeline_done(self, session: Session, *, event: PipelineEvent) -> bool:
         output = event.output or {}
-        job = Job.start(video_id=event.video_id, source_key="")
         session.execute(
             update(Video).where(Video.id == event.video_id, Video.status != "processed")
             .values(status="processed", processed_at=_when(event), status_at=event.at,
                     status_order=event.order,
-                    output_key=output.get("output_key") or job.output_key("mp4"),
-                    poster_key=output.get("poster_key") or job.output_key("jpg"),
+                    output_key=output.get("output_key") or layout.clip_key(event.video_id),
+                    poster_key=output.get("poster_key") or layout.poster_key(event.video_id),
                     error_step=None, error_message=None, error_job=None)
         )
         # The pipeline ran every step: a step whose step_finished was lost (the sink was
@@ -202,11 +201,10 @@ class DatabaseSink:
         """The owner deleted the video mid-processing: remove what the worker wrote since."""
         if self.storage is None:
             return
-        job = Job.start(video_id=video_id, source_key="")
-        for key in (job.output_key("mp4"), job.output_key("jpg")):
+        for key in (layout.clip_key(video_id), layout.poster_key(video_id)):
             self.storage.delete(key)
-        self.storage.delete_prefix(job.work_prefix)
-        self.storage.delete_prefix(f"originals/{video_id}.")
+        self.storage.delete_prefix(layout.work_prefix(video_id))
+        self.storage.delete_prefix(layout.originals_prefix(video_id))
         logger.info("Video %s was deleted during processing; removed its objects.", video_id)
 
 

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from anb_pipeline import Job, MediaError, StorageError
+from anb_pipeline import MediaError, StorageError, layout
 from anb_pipeline.media import probe
 
 from . import retry
@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 MAX_TITLE_CHARS = 200
 MAX_DESCRIPTION_CHARS = 5000
-ORIGINALS_PREFIX = "originals"
 #: Probed container (PyAV's first format name) -> stored extension. The user's filename
 #: never picks the extension: it is input, the probe is fact.
 CONTAINER_EXTENSIONS = {
@@ -160,7 +159,7 @@ async def _store_and_enqueue(
         raise ApiError(415, f"The upload is not a video: {exc}") from None
     new_id = str(uuid.uuid4())
     extension = stored_extension(info.format_name)
-    key = f"{ORIGINALS_PREFIX}/{new_id}.{extension}"
+    key = layout.original_key(video_id=new_id, extension=extension)
     await run_in_threadpool(_put_original, app, key=key, path=upload.file_path,
                             media_type=MEDIA_TYPES.get(extension))
     video = Video(id=new_id, user_id=user_id, title=title, description=description,
@@ -300,11 +299,10 @@ def _delete_owned(session: Session, *, video_id: str, user_id: str) -> str:
 
 
 def delete_objects(app: Services, *, video_id: str, source_key: str) -> None:
-    job = Job.start(video_id=video_id, source_key=source_key)
     storage = app.pipeline.storage
-    for key in (source_key, job.output_key("mp4"), job.output_key("jpg")):
+    for key in (source_key, layout.clip_key(video_id), layout.poster_key(video_id)):
         storage.delete(key)
-    storage.delete_prefix(job.work_prefix)
+    storage.delete_prefix(layout.work_prefix(video_id))
 
 
 async def delete_video(request: Request) -> Response:

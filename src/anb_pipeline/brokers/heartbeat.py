@@ -13,8 +13,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-#: ChangeMessageVisibilityBatch (like every SQS batch call) takes at most ten entries.
-BATCH_SIZE = 10
+from .limits import SQS_MAX_BATCH
+
 #: The batch failure codes that mean the message is gone (deleted, purged, or its receipt
 #: expired): renewing it again can never succeed.
 GONE_CODES = frozenset({"ReceiptHandleIsInvalid", "MessageNotInflight"})
@@ -28,8 +28,8 @@ def change_visibility(client: Any, queue_url: str, receipt_handles: list[str], *
     Raises: what the boto3 client raises when a call fails as a whole.
     """
     failed: list[dict[str, Any]] = []
-    for start in range(0, len(receipt_handles), BATCH_SIZE):
-        batch = receipt_handles[start : start + BATCH_SIZE]
+    for start in range(0, len(receipt_handles), SQS_MAX_BATCH):
+        batch = receipt_handles[start : start + SQS_MAX_BATCH]
         response = client.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
             {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": timeout_s}
             for i, handle in enumerate(batch)

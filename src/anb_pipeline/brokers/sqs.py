@@ -42,7 +42,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from dramatiq.middleware import CurrentMessage
 from dramatiq_sqs import SQSBroker
-from dramatiq_sqs.broker import MAX_DELAY_SECONDS, MAX_MESSAGE_SIZE_BYTES, MAX_PREFETCH
+from dramatiq_sqs.broker import MAX_DELAY_SECONDS, MAX_MESSAGE_SIZE_BYTES
 from dramatiq_sqs.exceptions import MessageTooLarge
 
 from ..errors import BrokerUnavailable
@@ -50,6 +50,7 @@ from ..events import WorkerBeat
 from ..messages import REASON_OPTION, decode_body
 from ..settings import Settings
 from .heartbeat import VisibilityHeartbeat, change_visibility
+from .limits import SQS_MAX_BATCH
 from .watchdog import ConsumerWatchdog, SlotTable
 
 QUEUE_RETENTION_S = 4 * 86400
@@ -260,7 +261,7 @@ class SafeSQSConsumer(dramatiq.Consumer):
         self.client = client
         self.queue_url = queue_url
         self.dlq_url = dlq_url
-        self.prefetch = min(prefetch, MAX_PREFETCH)
+        self.prefetch = min(prefetch, SQS_MAX_BATCH)
         self.wait_time_s = wait_time_s
         self.visibility_timeout_s = visibility_timeout_s
         self.take_failed_handoff = take_failed_handoff

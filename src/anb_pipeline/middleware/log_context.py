@@ -10,7 +10,7 @@ import dramatiq
 from dramatiq.middleware import Middleware
 
 from ..logs import bind, unbind
-from .lifecycle import job_of, step_name
+from ..messages import job_of, step_name
 
 
 class LogContext(Middleware):

@@ -18,8 +18,8 @@ import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
 from ..events import EventSink, VideoState, video_state
-from ..messages import job_of, step_name
-from .lifecycle import SinkUnavailable, describe
+from ..messages import describe, job_of, step_name
+from .lifecycle import SinkUnavailable
 
 #: Why a message of a video in that state does nothing.
 SKIP_REASONS = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import layout
 from ..errors import ObjectNotFound
 from ..job import Job
 from ..media import probe
@@ -15,7 +16,7 @@ class UploadStep:
     name = "upload"
 
     def run(self, ctx: StepContext) -> Job:
-        output_key, poster_key = ctx.job.output_key("mp4"), ctx.job.output_key("jpg")
+        output_key, poster_key = layout.clip_key(ctx.job.video_id), layout.poster_key(ctx.job.video_id)
         try:
             final = ctx.input_source()
         except ObjectNotFound:
