@@ -29,6 +29,7 @@ from anb_pipeline import PipelineEvent, Settings, Storage, VideoState, WorkerBea
 from .db import Database, make_engine
 from .models import Video, VideoStep, WorkerRecord
 from .settings import database_url_from_env
+from .statuses import StepStatus, VideoStatus
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class DatabaseSink:
             lambda session: session.scalar(select(Video.status).where(Video.id == video_id)))
         if status is None:
             return VideoState.GONE
-        return VideoState.DONE if status == "processed" else VideoState.ACTIVE
+        return VideoState.DONE if status == VideoStatus.PROCESSED else VideoState.ACTIVE
 
     def record_worker(self, beat: WorkerBeat) -> None:
         """Keep the worker's last beat (one row per ``host:pid``); sweep day-old rows."""
@@ -105,7 +106,7 @@ class DatabaseSink:
         step_exists = exists().where(VideoStep.video_id == event.video_id,
                                      VideoStep.name == event.step)
         source = select(literal(event.video_id), literal(event.step), literal(position),
-                        literal("pending"), literal(0)).where(video_exists, ~step_exists)
+                        literal(StepStatus.PENDING.value), literal(0)).where(video_exists, ~step_exists)
         session.execute(insert(VideoStep).from_select(
             ["video_id", "name", "position", "status", "attempts"], source))
         return bool(session.scalar(select(video_exists)))
@@ -116,11 +117,11 @@ class DatabaseSink:
         fresh = last < event.order if newer_only else last <= event.order
         conditions = [VideoStep.video_id == event.video_id, VideoStep.name == event.step,
                       or_(last.is_(None), fresh)]
-        if values.get("status") != "succeeded":
+        if values.get("status") != StepStatus.SUCCEEDED:
             # Every step of a published video succeeded: a late start or failure of an
             # earlier attempt must not make one look running or failed again.
             conditions.append(~exists().where(Video.id == event.video_id,
-                                              Video.status == "processed"))
+                                              Video.status == VideoStatus.PROCESSED))
         session.execute(
             update(VideoStep).where(*conditions)
             .values(attempts=_max_attempts(event.attempt), last_event_at=event.at,
@@ -130,15 +131,15 @@ class DatabaseSink:
     def _step_started(self, session: Session, *, event: PipelineEvent) -> bool:
         if not self._ensure_step(session, event):
             return False
-        self._update_step(session, event, newer_only=True, status="running",
+        self._update_step(session, event, newer_only=True, status=StepStatus.RUNNING,
                           started_at=_when(event), finished_at=None, seconds=None, error=None)
         session.execute(
             update(Video).where(
                 Video.id == event.video_id,
-                or_(Video.status == "pending",
-                    and_(Video.status.in_(("processing", "failed")),
+                or_(Video.status == VideoStatus.PENDING,
+                    and_(Video.status.in_((VideoStatus.PROCESSING, VideoStatus.FAILED)),
                          or_(Video.status_order.is_(None), Video.status_order < event.order))))
-            .values(status="processing", status_at=event.at, status_order=event.order,
+            .values(status=VideoStatus.PROCESSING, status_at=event.at, status_order=event.order,
                     error_step=None, error_message=None, error_job=None)
         )
         return True
@@ -156,16 +157,16 @@ class DatabaseSink:
         return True
 
     def _step_finished(self, session: Session, *, event: PipelineEvent) -> bool:
-        return self._step_ended(session, event, status="succeeded")
+        return self._step_ended(session, event, status=StepStatus.SUCCEEDED)
 
     def _step_failed(self, session: Session, *, event: PipelineEvent) -> bool:
-        return self._step_ended(session, event, status="failed")
+        return self._step_ended(session, event, status=StepStatus.FAILED)
 
     def _pipeline_done(self, session: Session, *, event: PipelineEvent) -> bool:
         output = event.output or {}
         session.execute(
-            update(Video).where(Video.id == event.video_id, Video.status != "processed")
-            .values(status="processed", processed_at=_when(event), status_at=event.at,
+            update(Video).where(Video.id == event.video_id, Video.status != VideoStatus.PROCESSED)
+            .values(status=VideoStatus.PROCESSED, processed_at=_when(event), status_at=event.at,
                     status_order=event.order,
                     output_key=output.get("output_key") or layout.clip_key(event.video_id),
                     poster_key=output.get("poster_key") or layout.poster_key(event.video_id),
@@ -176,22 +177,22 @@ class DatabaseSink:
         # step_finished fills them in.
         session.execute(
             update(VideoStep).where(VideoStep.video_id == event.video_id,
-                                    VideoStep.status != "succeeded")
-            .values(status="succeeded", error=None)
+                                    VideoStep.status != StepStatus.SUCCEEDED)
+            .values(status=StepStatus.SUCCEEDED, error=None)
         )
         return bool(session.scalar(select(exists().where(Video.id == event.video_id))))
 
     def _dead_lettered(self, session: Session, *, event: PipelineEvent) -> bool:
         if not self._ensure_step(session, event):
             return False
-        self._update_step(session, event, newer_only=False, status="failed", error=event.error)
+        self._update_step(session, event, newer_only=False, status=StepStatus.FAILED, error=event.error)
         session.execute(
             update(Video).where(
                 Video.id == event.video_id,
-                or_(Video.status == "pending",
-                    and_(Video.status.in_(("processing", "failed")),
+                or_(Video.status == VideoStatus.PENDING,
+                    and_(Video.status.in_((VideoStatus.PROCESSING, VideoStatus.FAILED)),
                          or_(Video.status_order.is_(None), Video.status_order <= event.order))))
-            .values(status="failed", status_at=event.at, status_order=event.order,
+            .values(status=VideoStatus.FAILED, status_at=event.at, status_order=event.order,
                     error_step=event.step, error_message=event.error or "failed",
                     error_job=json.dumps(event.job) if event.job else None)
         )

@@ -25,6 +25,7 @@ from .errors import ACCOUNT_GONE, ApiError, InvalidInput, unauthorized
 from .failures import failure_json
 from .models import IdempotencyKey, Video, VideoStep, Vote
 from .state import Services, services
+from .statuses import StepStatus, VideoStatus
 from .uploads import FILE_FIELD, Upload, check_upload_headers, receive_upload
 from .validation import text_field, video_id
 
@@ -68,7 +69,7 @@ def _iso(value: Any) -> str | None:
 
 
 def video_json(app: Services, video: Video, votes: int) -> dict[str, Any]:
-    processed = video.status == "processed"
+    processed = video.status == VideoStatus.PROCESSED
     return {
         "id": video.id, "title": video.title, "description": video.description,
         "processing_status": video.status, "created_at": _iso(video.created_at),
@@ -130,7 +131,7 @@ def _insert_video(
                                    video_id=video.id, created_at=now_s))
     # Every configured step is listed from the start, so the owner sees what is coming.
     session.add_all(VideoStep(video_id=video.id, name=name, position=index, attempts=0,
-                              status="pending") for index, name in enumerate(steps))
+                              status=StepStatus.PENDING) for index, name in enumerate(steps))
 
 
 def _delete_video_row(session: Session, *, video_id: str) -> None:
@@ -163,7 +164,7 @@ async def _store_and_enqueue(
     await run_in_threadpool(_put_original, app, key=key, path=upload.file_path,
                             media_type=MEDIA_TYPES.get(extension))
     video = Video(id=new_id, user_id=user_id, title=title, description=description,
-                  source_key=key, status="pending")
+                  source_key=key, status=VideoStatus.PENDING)
     try:
         await app.database.run(_insert_video, video=video, steps=app.pipeline.settings.steps,
                                idempotency_key=idempotency_key)
@@ -278,7 +279,7 @@ async def get_video(request: Request) -> JSONResponse:
     passes = app.pipeline.passes()
     body = {**video_json(app, video, votes),
             "steps": [step_json(step, passes=passes) for step in steps]}
-    if video.status == "failed":
+    if video.status == VideoStatus.FAILED:
         body["error"] = failure_json(video, max_retries=app.settings.max_retries_per_video)
     return JSONResponse(body)
 
@@ -291,7 +292,7 @@ def _delete_owned(session: Session, *, video_id: str, user_id: str) -> str:
         raise ApiError(404, "No such video")
     if row.user_id != user_id:
         raise ApiError(403, "This video belongs to another user")
-    voted = and_(Video.status == "processed", exists().where(Vote.video_id == Video.id))
+    voted = and_(Video.status == VideoStatus.PROCESSED, exists().where(Vote.video_id == Video.id))
     deleted = session.execute(delete(Video).where(Video.id == video_id, ~voted))
     if getattr(deleted, "rowcount", 0) == 0:
         raise ApiError(409, "A published video that has votes cannot be deleted")
