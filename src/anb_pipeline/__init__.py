@@ -17,25 +17,35 @@ from .errors import (
 )
 from .events import EventSink, PipelineEvent, VideoState, WorkerBeat, event_order, run_of
 from .job import Job
+from .media import VideoInfo, probe
 from .pipeline import MediaPipeline
-from .settings import Settings
+from .settings import Settings, env_values
 from .steps import Step, StepContext, StepRegistry
-from .storage import Storage, open_storage
+from .storage import LocalStorage, S3Storage, Storage, check_key, open_storage
 
 __all__ = [
     "AnbError",
     "BrokerUnavailable",
+    "check_key",
     "ConfigurationError",
+    "env_values",
+    "event_order",
     "EventSink",
     "Job",
+    "layout",
+    "LocalStorage",
     "MediaError",
     "MediaPipeline",
     "MediaTimeout",
     "MediaUndecodable",
     "NotAVideo",
     "ObjectNotFound",
+    "open_storage",
     "PermanentMediaError",
     "PipelineEvent",
+    "probe",
+    "run_of",
+    "S3Storage",
     "Settings",
     "Step",
     "StepContext",
@@ -44,10 +54,7 @@ __all__ = [
     "Storage",
     "StorageError",
     "StorageUnavailable",
+    "VideoInfo",
     "VideoState",
     "WorkerBeat",
-    "layout",
-    "open_storage",
-    "event_order",
-    "run_of",
 ]

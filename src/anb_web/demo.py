@@ -21,9 +21,8 @@ from urllib.parse import urljoin, urlparse
 
 import httpx
 
-from anb_pipeline import Settings
-from anb_pipeline.media import ffmpeg_exe, probe, run_ffmpeg
-from anb_pipeline.media.invariants import clip_problems, summary
+from anb_pipeline import Settings, probe
+from anb_pipeline.ops import clip_problems, ffmpeg_exe, run_ffmpeg, summary
 
 from .statuses import FINAL_VIDEO_STATUSES, VideoStatus
 

@@ -12,8 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from anb_pipeline import MediaPipeline, Settings
-from anb_pipeline.dlq import DeadLetterQueue
-from anb_pipeline.queue_stats import queue_depths
+from anb_pipeline.ops import DeadLetterQueue, queue_depths
 
 from .db import Database, make_engine
 from .models import Video, VideoStep, WorkerRecord

@@ -16,8 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from anb_pipeline import MediaError, StorageError, layout
-from anb_pipeline.media import probe
+from anb_pipeline import MediaError, StorageError, layout, probe
 
 from . import retry
 from .auth import authenticate
