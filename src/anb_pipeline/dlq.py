@@ -56,6 +56,7 @@ class DeadLetter:
     preview: str = ""
 
     def asdict(self) -> dict[str, Any]:
+        """The letter as a JSON-ready dict, one key per field."""
         return dataclasses.asdict(self)
 
 
@@ -68,6 +69,9 @@ class Redrive:
 
 
 def describe_failure(options: dict[str, Any], *, receive_count: int) -> str:
+    """Why a letter failed: the recorded reason, else the traceback's last line, else its
+    receive count (a message that kept losing its worker).
+    """
     if options.get(REASON_OPTION):
         return str(options[REASON_OPTION])
     traceback = str(options.get("traceback") or "").strip()
@@ -191,4 +195,5 @@ def fresh_run(message: dramatiq.Message[Any]) -> dramatiq.Message[Any]:
 
 
 def to_json(letters: list[DeadLetter]) -> str:
+    """The letters as an indented JSON array (``anb dlq list --json``)."""
     return json.dumps([letter.asdict() for letter in letters], indent=2)

@@ -26,6 +26,9 @@ BAR_WIDTH = 30
 
 
 class ProgressBar:
+    """A text progress bar of the configured steps, fed by lifecycle events; keeps the
+    failure (``failure``) when the pipeline is dead-lettered.
+    """
     def __init__(self, steps: tuple[str, ...], stream: TextIO) -> None:
         self.steps = steps
         self.stream = stream
@@ -46,6 +49,11 @@ class ProgressBar:
 
 def process_file(settings: Settings, *, source: Path, output: Path,
                  stream: TextIO = sys.stderr) -> Job:
+    """Process the local file ``source`` in this process (stub broker, temporary storage)
+    and write the clip to ``output``; returns the final job.
+
+    Raises: ``MediaError`` with the failed step and its error when the pipeline fails.
+    """
     with tempfile.TemporaryDirectory(prefix="anb-process-") as tmp:
         local = settings.replace(broker_url="stub://", storage_url=f"file://{tmp}",
                                  min_backoff_ms=100, max_backoff_ms=1000)

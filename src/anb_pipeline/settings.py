@@ -82,6 +82,7 @@ class Settings:
 
     @property
     def max_retries(self) -> int:
+        """Dramatiq's ``max_retries``: ``ANB_MAX_ATTEMPTS`` minus the first attempt."""
         return self.max_attempts - 1
 
     @property
@@ -102,6 +103,9 @@ class Settings:
 
     @property
     def heartbeat_interval_s(self) -> float:
+        """Seconds between two visibility renewals: a third of ``ANB_VISIBILITY_TIMEOUT_S``,
+        so two renewals can fail before a held message shows again.
+        """
         return self.visibility_timeout_s / 3
 
     @classmethod
@@ -112,6 +116,11 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
     def replace(self, **changes: object) -> Settings:
+        """A copy with ``changes`` applied, checked like a new one.
+
+        Raises: ``ConfigurationError`` for a value ``__post_init__`` refuses; ``TypeError``
+        for an unknown field.
+        """
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 

@@ -74,6 +74,10 @@ JOIN_POLL_S = 1.0
 
 
 def queue_attributes(settings: Settings, *, dlq_arn: str) -> dict[str, str]:
+    """The SQS attributes of the work queue: retention, long-poll wait, visibility timeout
+    and the redrive policy to ``dlq_arn`` after ``ANB_MAX_RECEIVES`` receives (all strings,
+    as SQS wants them).
+    """
     return {
         "MessageRetentionPeriod": str(QUEUE_RETENTION_S),
         "ReceiveMessageWaitTimeSeconds": str(settings.sqs_wait_time_s),
@@ -85,6 +89,9 @@ def queue_attributes(settings: Settings, *, dlq_arn: str) -> dict[str, str]:
 
 
 def sqs_client(settings: Settings) -> Any:
+    """A boto3 SQS client for the settings' endpoint and region: 3 standard retries, 5 s to
+    connect, and a read timeout of the long poll plus ``SQS_READ_MARGIN_S``.
+    """
     return boto3.client(
         "sqs", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region,
         config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5,
@@ -140,6 +147,10 @@ class SafeSQSBroker(SQSBroker):
         return url
 
     def queue_url(self, name: str) -> str:
+        """The URL of the work queue or its DLQ (created on first use, then cached).
+
+        Raises: ``BrokerUnavailable`` when SQS cannot be reached.
+        """
         with self._urls_lock:
             url = self._urls.get(name)
         if url is None:
@@ -150,6 +161,11 @@ class SafeSQSBroker(SQSBroker):
         return url
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 20000) -> dramatiq.Consumer:
+        """A consumer of ``queue_name`` with its own SQS client and at most ``prefetch``
+        (capped at 10, the SQS batch limit) messages held; ``timeout`` is in milliseconds.
+
+        Raises: ``dramatiq.QueueNotFound`` for an undeclared queue.
+        """
         if queue_name not in self.queue_names:
             raise dramatiq.QueueNotFound(queue_name)
         # The consumer gets its own client: its 20-second long polls never hold up a
@@ -196,6 +212,12 @@ class SafeSQSBroker(SQSBroker):
             time.sleep(JOIN_POLL_S)
 
     def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
+        """Send ``message``, delayed ``delay`` milliseconds (capped at SQS's 15 minutes).
+
+        Raises: ``BrokerUnavailable`` when SQS cannot take it (the current message is then
+        given back); ``MessageTooLarge`` when the encoded body is over SQS's message size
+        limit (the current message is dead-lettered: retrying cannot shrink it).
+        """
         delay_s = min((delay or 0) // 1000, MAX_DELAY_SECONDS)
         # Before encoding: middleware may set options (LifecycleEvents carries the run).
         self.emit_before("enqueue", message, delay)
@@ -357,6 +379,7 @@ class SafeSQSConsumer(dramatiq.Consumer):
             self._release(message)
 
     def ack(self, message: SQSMessage) -> None:  # type: ignore[override]
+        """Delete the message from the queue (or give it back when its hand-off failed)."""
         if self._gave_back(message):
             return
         self._settle(message, "delete", lambda: self.client.delete_message(
@@ -383,6 +406,9 @@ class SafeSQSConsumer(dramatiq.Consumer):
         return True
 
     def nack(self, message: SQSMessage) -> None:  # type: ignore[override]
+        """Move the message to the DLQ: send it there, then delete it from the queue (or give
+        it back when its hand-off failed).
+        """
         if self._gave_back(message):
             return
 
@@ -394,6 +420,9 @@ class SafeSQSConsumer(dramatiq.Consumer):
         self._settle(message, "dead-letter", dead_letter)
 
     def requeue(self, messages: Iterable[SQSMessage]) -> None:  # type: ignore[override]
+        """Make the messages visible again at once (visibility timeout 0) and free their slots;
+        if SQS refuses, they come back after their visibility timeout.
+        """
         messages = list(messages)
         try:
             change_visibility(self.client, self.queue_url,
@@ -420,6 +449,9 @@ class SafeSQSConsumer(dramatiq.Consumer):
         self.slots.release(receipt_handle)
 
     def close(self) -> None:
+        """Requeue what was received but never handed to a worker, then stop the heartbeat
+        and the watchdog.
+        """
         # Messages received but never handed to a worker go straight back to the queue.
         buffered, self.buffer = list(self.buffer), deque()
         if buffered:
@@ -429,6 +461,9 @@ class SafeSQSConsumer(dramatiq.Consumer):
 
 
 class SQSMessage(dramatiq.MessageProxy):
+    """A received message with its SQS ``receipt_handle`` and ``receive_count`` (the
+    ``ApproximateReceiveCount`` attribute, for the poison limit).
+    """
     def __init__(self, message: dramatiq.Message, receipt_handle: str, receive_count: int) -> None:
         super().__init__(message)
         self.receipt_handle = receipt_handle

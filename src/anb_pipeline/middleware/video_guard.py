@@ -35,11 +35,15 @@ def skip_reason(video_id: str, state: VideoState) -> str | None:
 
 
 class VideoGuard(Middleware):
+    """Skips step messages of a video the sink reports processed (a duplicate) or deleted."""
     def __init__(self, *, sink: EventSink) -> None:
         self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
         self.sink = sink
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        """Ask the sink for the video's state. Raises: ``SkipMessage`` for a processed or
+        deleted video; ``SinkUnavailable`` when the sink cannot tell (the attempt is retried).
+        """
         step = step_name(message.actor_name)
         video_id = str(job_of(message).get("video_id", ""))
         if step is None or not video_id:

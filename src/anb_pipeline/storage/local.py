@@ -15,6 +15,9 @@ CHUNK_BYTES = 1024 * 1024
 
 
 class LocalStorage:
+    """The :class:`Storage` on a local directory (``file://`` URLs): one file per key
+    below ``root``; writes go to a temporary file first and are renamed into place.
+    """
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
 
@@ -26,10 +29,14 @@ class LocalStorage:
         return path
 
     def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+        """See :meth:`Storage.put_file`."""
         with open(path, "rb") as stream:
             self.put_stream(key, stream)
 
     def put_stream(self, key: str, stream: BinaryIO, *, content_type: str | None = None) -> int:
+        """See :meth:`Storage.put_stream`. Raises: ``StorageUnavailable`` on an OS error
+        (a full or unwritable disk).
+        """
         target = self._path(key)
         try:
             return self._write_atomically(target, stream)
@@ -54,46 +61,58 @@ class LocalStorage:
         return written
 
     def get_file(self, key: str, path: Path) -> None:
+        """See :meth:`Storage.get_file`."""
         source = self._path(key)
         if not source.is_file():
             raise ObjectNotFound(key)
         shutil.copyfile(source, path)
 
     def open_read(self, key: str) -> BinaryIO:
+        """See :meth:`Storage.open_read`."""
         try:
             return open(self._path(key), "rb")
         except FileNotFoundError as exc:
             raise ObjectNotFound(key) from exc
 
     def read_url(self, key: str, *, expires_s: int) -> str:
+        """The object's local path (ffmpeg reads it in place); ``expires_s`` does not apply.
+
+        Raises: ``ObjectNotFound`` when there is no such object.
+        """
         path = self._path(key)
         if not path.is_file():
             raise ObjectNotFound(key)
         return str(path)
 
     def copy(self, source_key: str, target_key: str, *, content_type: str | None = None) -> None:
+        """See :meth:`Storage.copy`."""
         with self.open_read(source_key) as stream:
             self.put_stream(target_key, stream)
 
     def exists(self, key: str) -> bool:
+        """See :meth:`Storage.exists`."""
         return self._path(key).is_file()
 
     def size(self, key: str) -> int:
+        """See :meth:`Storage.size`."""
         try:
             return self._path(key).stat().st_size
         except FileNotFoundError as exc:
             raise ObjectNotFound(key) from exc
 
     def delete(self, key: str) -> None:
+        """See :meth:`Storage.delete`."""
         self._path(key).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> int:
+        """See :meth:`Storage.delete_prefix`."""
         keys = self.list(prefix)
         for key in keys:
             self.delete(key)
         return len(keys)
 
     def list(self, prefix: str) -> list[str]:
+        """See :meth:`Storage.list`."""
         if not self.root.is_dir():
             return []
         keys = (
@@ -104,9 +123,11 @@ class LocalStorage:
         return sorted(key for key in keys if key.startswith(prefix))
 
     def presigned_url(self, key: str, *, expires_s: int) -> str | None:
+        """Always None: the web tier serves local objects itself, through signed URLs."""
         return None
 
     def check(self) -> None:
+        """Raise ``StorageUnavailable`` when the root directory cannot be created or written."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=self.root, prefix=".part-check-"):
