@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
+from anb_pipeline import layout
 from anb_pipeline.settings import Settings
 from anb_web.settings import WebSettings
-from anb_web.tus import UPLOADS_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 CFN_DIR = ROOT / "cloudformation"
@@ -393,7 +393,7 @@ def test_bucket_lifecycle_is_the_safety_net_behind_the_resumable_upload_sweep(te
     assert len(aborts) == 1 and aborts[0]["Status"] == "Enabled"
     assert "Prefix" not in aborts[0] and "Filter" not in aborts[0], "every multipart upload"
     assert aborts[0]["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] * 86400 > expiry_s
-    prefix = f"{UPLOADS_PREFIX}/"
+    prefix = f"{layout.UPLOADS_PREFIX}/"
     tails = [r for r in rules if r.get("Prefix") == prefix
              or r.get("Filter", {}).get("Prefix") == prefix]
     assert len(tails) == 1 and tails[0]["Status"] == "Enabled"

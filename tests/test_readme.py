@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from anb_pipeline.emulator import free_port
@@ -33,14 +34,10 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
 def _running_from(clone: Path) -> list[int]:
     """Live processes started from the clone's virtual environment."""
     found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            text = cmdline.read_bytes().decode(errors="replace")
-            state = (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if str(clone) in text and state != "Z":
-            found.append(int(cmdline.parent.name))
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        command = " ".join(proc.info["cmdline"] or [])
+        if str(clone) in command and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc.pid)
     return found
 
 

@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from anb_pipeline.emulator import free_port
+from anb_pipeline.procs import descendants
 from conftest import make_video
 from helpers import clean_env, stack_healthy
 
@@ -38,19 +40,7 @@ class Up:
             time.sleep(0.3)
 
     def descendants(self) -> set[int]:
-        children: dict[int, list[int]] = {}
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        found, todo = set(), [self.process.pid]
-        while todo:
-            for child in children.get(todo.pop(), []):
-                found.add(child)
-                todo.append(child)
-        return found
+        return set(descendants(self.process.pid))
 
     def stop(self) -> float:
         started = time.monotonic()
@@ -62,10 +52,9 @@ class Up:
 
 def alive(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    return state != "Z"
 
 
 def test_up_then_demo_processes_a_video_and_stop_leaves_no_process(tmp_path: Path) -> None:

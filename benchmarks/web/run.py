@@ -45,8 +45,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import psutil
+
+from anb_pipeline import layout
 from anb_pipeline.emulator import free_port
-from anb_pipeline.procs import descendants, process_table, status_kib
+from anb_pipeline.procs import GONE, cpu_model, descendants, rss_kib
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -138,8 +141,9 @@ def seed(database_url: str, *, users: int, videos: int, rng_seed: int = 6) -> li
             clips.append(Video(
                 id=video_id, user_id=owner.id, title=f"Bench clip {index + 1}",
                 description="Seeded by benchmarks/web/run.py", status="processed",
-                source_key=f"originals/{video_id}.mp4", output_key=f"processed/{video_id}.mp4",
-                poster_key=f"processed/{video_id}.jpg", created_at=created,
+                source_key=layout.original_key(video_id=video_id, extension="mp4"),
+                output_key=layout.clip_key(video_id), poster_key=layout.poster_key(video_id),
+                created_at=created,
                 processed_at=created + dt.timedelta(minutes=2), status_at=created.timestamp(),
             ))
         session.add_all(clips)
@@ -157,53 +161,64 @@ def seed(database_url: str, *, users: int, videos: int, rng_seed: int = 6) -> li
 
 def cmdline(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
+        return " ".join(psutil.Process(pid).cmdline())
+    except GONE:
         return ""
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` (its threads included)."""
+    """User + system CPU seconds of ``pid`` (its threads included); 0 once it has exited."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        times = psutil.Process(pid).cpu_times()
+    except GONE:
         return 0.0
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return times.user + times.system
 
 
 def postmaster_pid() -> int | None:
     """The local PostgreSQL's postmaster: a ``postgres`` process whose parent is not one."""
-    table = process_table()
-    for pid, (name, ppid) in table.items():
-        if name == "postgres" and table.get(ppid, ("", 0))[0] != "postgres":
+    names = {proc.pid: (proc.info["name"], proc.info["ppid"])
+             for proc in psutil.process_iter(["name", "ppid"])}
+    for pid, (name, ppid) in names.items():
+        if name == "postgres" and names.get(ppid, ("", 0))[0] != "postgres":
             return pid
     return None
 
 
 def postgres_cpu_seconds(postmaster: int | None) -> float:
     """CPU of PostgreSQL, every database: the postmaster, its exited (reaped) backends
-    (cutime + cstime) and its live children."""
+    (children_user + children_system) and its live children."""
     if postmaster is None:
         return 0.0
     try:
-        stat = Path(f"/proc/{postmaster}/stat").read_text()
-    except OSError:
+        times = psutil.Process(postmaster).cpu_times()
+    except GONE:
         return 0.0
-    fields = stat[stat.rindex(")") + 2:].split()
-    own = sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    own = times.user + times.system + times.children_user + times.children_system
     return own + sum(cpu_seconds(pid) for pid in descendants(postmaster))
 
 
 def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all CPUs, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]
-    return sum(values) - idle, sum(values)
+    """(busy, total) CPU seconds of all CPUs since boot; busy leaves out idle and iowait."""
+    times = psutil.cpu_times()
+    total = sum(times)
+    return total - times.idle - getattr(times, "iowait", 0.0), total
+
+
+def peak_rss_kib(pid: int) -> int:
+    """``VmHWM``, the resident high-water mark since the last ``clear_refs`` reset, in KiB.
+
+    psutil has no high-water mark on Linux, and the reset is Linux's own, so this one field
+    is read from ``/proc/<pid>/status``. Raises: OSError for a process that has exited.
+    """
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise OSError(f"no VmHWM for process {pid}")
 
 
 class Server:
-    """``anb web`` in its own process group; the uvicorn worker processes found from /proc."""
+    """``anb web`` in its own process group; the uvicorn worker processes found by psutil."""
 
     def __init__(self, *, env: dict[str, str], workers: int, log_path: Path) -> None:
         self.port = free_port()
@@ -274,7 +289,7 @@ def wait_for_quiet(*, max_busy: float, timeout_s: float) -> float:
 
 class CpuSampler(threading.Thread):
     """Once a second: CPU seconds of the web workers, Locust and PostgreSQL, and of the
-    whole machine (busy and total jiffies)."""
+    whole machine (busy and total CPU seconds)."""
 
     def __init__(self, web_pids: list[int], locust_pid: int) -> None:
         super().__init__(daemon=True)
@@ -440,7 +455,7 @@ def login(base_url: str, account: list[str]) -> str:
 
 class RssWatch:
     """The web workers' memory around one upload: VmHWM reset through
-    /proc/<pid>/clear_refs before, VmRSS sampled every 10 ms during, both read after."""
+    /proc/<pid>/clear_refs before, RSS (psutil) sampled every 10 ms during, both read after."""
 
     def __init__(self, pids: list[int]) -> None:
         self.pids = pids
@@ -450,7 +465,7 @@ class RssWatch:
                 Path(f"/proc/{pid}/clear_refs").write_text("5")
             except OSError:
                 self.reset = False
-        self.before = {pid: status_kib(pid, "VmRSS") for pid in pids}
+        self.before = {pid: rss_kib(pid) for pid in pids}
         self.sampled = dict(self.before)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -460,15 +475,15 @@ class RssWatch:
     def _sample(self) -> None:
         while not self._stop.is_set():
             for pid in self.pids:
-                with contextlib.suppress(OSError, KeyError):
-                    self.sampled[pid] = max(self.sampled[pid], status_kib(pid, "VmRSS"))
+                with contextlib.suppress(*GONE):
+                    self.sampled[pid] = max(self.sampled[pid], rss_kib(pid))
             self._stop.wait(0.01)
 
     def result(self, *, size: int, status: int) -> dict[str, Any]:
         seconds = time.perf_counter() - self._started
         self._stop.set()
         self._thread.join()
-        peak = {pid: status_kib(pid, "VmHWM") for pid in self.pids}
+        peak = {pid: peak_rss_kib(pid) for pid in self.pids}
         before, sampled = self.before, self.sampled
         # The worker that served the upload is the one whose memory moved most.
         pid = max(self.pids, key=lambda p: max(sampled[p] - before[p], peak[p] - before[p]))
@@ -571,13 +586,6 @@ def upload_table(results: list[dict[str, Any]]) -> str:
 def machine(database_url: str) -> dict[str, str]:
     from sqlalchemy import create_engine, text
 
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem_kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text()
-                   .splitlines() if line.startswith("MemTotal:"))
     engine = create_engine(database_url)
     with engine.connect() as connection:
         pg = str(connection.execute(text("SHOW server_version")).scalar())
@@ -592,11 +600,12 @@ def machine(database_url: str) -> dict[str, str]:
     dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
                            capture_output=True, text=True).stdout.strip()
     return {
-        "cores": str(os.cpu_count()), "cpu": cpu, "memory": f"{mem_kib / 1024**2:.1f} GiB",
+        "cores": str(os.cpu_count()), "cpu": cpu_model(),
+        "memory": f"{psutil.virtual_memory().total / 1024**3:.1f} GiB",
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(), "postgresql": pg, "packages": ", ".join(versions),
         "commit": commit + (" (with uncommitted changes under src/)" if dirty else ""),
-        "loadavg": Path("/proc/loadavg").read_text().split()[0],
+        "loadavg": f"{os.getloadavg()[0]:.2f}",
     }
 
 
@@ -751,7 +760,7 @@ def main(argv: list[str]) -> int:
             log(f"/health: {response.status_code} {health}")
             if response.status_code != 200:
                 raise RuntimeError("/health is not healthy; is the broker up? " + str(health))
-            rss_start = {pid: status_kib(pid, "VmRSS") / 1024 for pid in server.worker_pids}
+            rss_start = {pid: rss_kib(pid) / 1024 for pid in server.worker_pids}
             # Uploads first, on fresh workers: after the load test each worker keeps a few
             # hundred MiB of freed argon2 buffers that would hide an upload's own growth.
             uploads, tus_uploads = [], []
@@ -782,7 +791,7 @@ def main(argv: list[str]) -> int:
                     log(f"PostgreSQL sessions opened during the run: {load['pg_sessions']}")
                 for message, count in load["failure_messages"].items():
                     log(f"failure: {message} x{count}")
-            rss_end = {pid: status_kib(pid, "VmRSS") / 1024 for pid in server.worker_pids}
+            rss_end = {pid: rss_kib(pid) / 1024 for pid in server.worker_pids}
             load["rss"] = {"start": list(rss_start.values()), "end": list(rss_end.values())}
             log("web worker RSS MiB, start -> end: " + ", ".join(
                 f"{rss_start[p]:.0f} -> {rss_end[p]:.0f}" for p in server.worker_pids))

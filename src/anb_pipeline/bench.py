@@ -31,15 +31,20 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
+from . import layout
 from .emulator import EMULATOR_CREDENTIALS, start_emulator
 from .events import CallbackSink, PipelineEvent
 from .media import ffmpeg_exe, run_ffmpeg
 from .media.invariants import clip_problems
-from .procs import TreeRssPeak
+from .procs import TreeRssPeak, cpu_model
 from .settings import Settings
 
 VARIANTS = ("reference", "stepwise", "fused", "moviepy")
 RUN_TIMEOUT_S = 1800
+#: The id of the one video a pipeline run processes.
+BENCH_VIDEO_ID = "bench"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,15 +181,16 @@ def run_pipeline(settings: Settings, source: Path, output: Path) -> Window:
     assert isinstance(pipeline.storage, S3Storage)
     pipeline.storage.ensure_bucket()
     pipeline.broker.ensure_queues()  # type: ignore[attr-defined]
-    pipeline.storage.put_file("originals/bench.mp4", source)
+    source_key = layout.original_key(video_id=BENCH_VIDEO_ID, extension="mp4")
+    pipeline.storage.put_file(source_key, source)
     worker = dramatiq.Worker(pipeline.broker, worker_threads=1, worker_timeout=100)
     worker.start()
     try:
         with Window() as window:
-            pipeline.enqueue(video_id="bench", source_key="originals/bench.mp4")
+            pipeline.enqueue(video_id=BENCH_VIDEO_ID, source_key=source_key)
             if not done.wait(RUN_TIMEOUT_S) or outcome[0].kind != "pipeline_done":
                 raise RuntimeError(f"the pipeline did not finish: {outcome}")
-        pipeline.storage.get_file("processed/bench.mp4", output)
+        pipeline.storage.get_file(layout.clip_key(BENCH_VIDEO_ID), output)
     finally:
         worker.stop()
     return window
@@ -260,11 +266,9 @@ def measure(variant: str, *, source: Path, workdir: Path, env: dict[str, str], f
 
 
 def machine_description() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
-                .splitlines() if line.startswith("model name")), platform.processor())
-    memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    memory_gib = psutil.virtual_memory().total / 1024**3
     ffmpeg = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True)
-    return (f"{os.cpu_count()} cores ({cpu}), {memory_kb / 1024 / 1024:.0f} GiB, "
+    return (f"{os.cpu_count()} cores ({cpu_model()}), {memory_gib:.0f} GiB, "
             f"Python {platform.python_version()}, {ffmpeg.stdout.splitlines()[0]}")
 
 

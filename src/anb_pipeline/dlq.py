@@ -19,6 +19,7 @@ from typing import Any
 import dramatiq
 
 from .brokers.heartbeat import change_visibility
+from .brokers.limits import SQS_MAX_BATCH
 from .brokers.sqs import FOREIGN_REASON_ATTRIBUTE, SafeSQSBroker
 from .errors import ConfigurationError
 from .messages import (
@@ -55,6 +56,7 @@ class DeadLetter:
     preview: str = ""
 
     def asdict(self) -> dict[str, Any]:
+        """The letter as a JSON-ready dict, one key per field."""
         return dataclasses.asdict(self)
 
 
@@ -67,6 +69,9 @@ class Redrive:
 
 
 def describe_failure(options: dict[str, Any], *, receive_count: int) -> str:
+    """Why a letter failed: the recorded reason, else the traceback's last line, else its
+    receive count (a message that kept losing its worker).
+    """
     if options.get(REASON_OPTION):
         return str(options[REASON_OPTION])
     traceback = str(options.get("traceback") or "").strip()
@@ -94,7 +99,7 @@ class DeadLetterQueue:
         """Receive every DLQ message once, hiding each for ``visibility_s`` seconds."""
         while True:
             response = self.client.receive_message(
-                QueueUrl=self.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
+                QueueUrl=self.dlq_url, MaxNumberOfMessages=SQS_MAX_BATCH, WaitTimeSeconds=1,
                 VisibilityTimeout=visibility_s,
                 AttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
                 MessageAttributeNames=[FOREIGN_REASON_ATTRIBUTE],
@@ -190,4 +195,5 @@ def fresh_run(message: dramatiq.Message[Any]) -> dramatiq.Message[Any]:
 
 
 def to_json(letters: list[DeadLetter]) -> str:
+    """The letters as an indented JSON array (``anb dlq list --json``)."""
     return json.dumps([letter.asdict() for letter in letters], indent=2)

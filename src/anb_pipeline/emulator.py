@@ -19,12 +19,14 @@ EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "anb-local", "AWS_SECRET_ACCESS_KEY
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now (bound, then released)."""
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 
 def use_emulator_credentials() -> None:
+    """Set the emulator's dummy AWS credentials unless the environment has its own."""
     for name, value in EMULATOR_CREDENTIALS.items():
         os.environ.setdefault(name, value)
 
@@ -38,6 +40,9 @@ def start_emulator(host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadedMoto
 
 
 def main() -> None:
+    """``python -m anb_pipeline.emulator``: serve moto (SQS and S3) on ``--host``:``--port``
+    (default 127.0.0.1:4566) until SIGTERM or SIGINT.
+    """
     parser = argparse.ArgumentParser(description="Run the local SQS/S3 emulator.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)

@@ -22,22 +22,36 @@ class AnbError(Exception):
 
 
 class ConfigurationError(AnbError):
+    """Raised when a setting or a plug-in name is wrong (a bad ``ANB_*`` value, an
+    unsupported URL scheme, an event sink that cannot be loaded); the message names the
+    variable and says what to set.
+    """
     pass
 
 
 class StorageError(AnbError):
+    """Raised when an object cannot be stored, read or deleted, or when a key is not one
+    the code builds (``check_key``).
+    """
     pass
 
 
 class StorageUnavailable(StorageError):
+    """Raised when the storage cannot be reached or written (S3 down, a full disk): an
+    outage, so a step that meets it is retried.
+    """
     pass
 
 
 class ObjectNotFound(StorageError):
+    """Raised when no object is stored under the key; its message is the key."""
     pass
 
 
 class BrokerUnavailable(AnbError):
+    """Raised when the message broker cannot be reached (SQS, Redis or RabbitMQ down), for
+    example when a video is enqueued.
+    """
     pass
 
 
@@ -65,8 +79,14 @@ class MediaUndecodable(PermanentMediaError):
 
 
 class MediaTimeout(MediaError):
+    """Raised when ffmpeg runs past ``ANB_FFMPEG_TIMEOUT_S`` and is killed; retried like
+    any other passing media failure.
+    """
     pass
 
 
 class StepNotFound(AnbError):
+    """Raised when ``ANB_STEPS`` names a step that is neither registered nor an
+    ``anb_pipeline.steps`` entry point; the message lists the available steps.
+    """
     pass

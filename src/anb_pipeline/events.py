@@ -60,7 +60,9 @@ class PipelineEvent:
     (sinks order a video's events by it); ``at`` is the emitting host's wall clock, for
     display and staleness only; ``seconds`` is the step's duration on ``step_finished``
     and ``step_failed``; ``error`` is ``Type: message`` on failures; ``output`` holds the
-    final job's meta (``output_key``, ``poster_key``) on ``pipeline_done``.
+    final job's meta (``Job.meta``: ``output_key`` and ``poster_key`` among its keys) on
+    ``pipeline_done``; ``job`` is set on ``pipeline_dead_lettered``. Sinks in other
+    processes get ``asdict()``: the same names, JSON values only.
     """
 
     kind: EventKind
@@ -73,18 +75,29 @@ class PipelineEvent:
     at: float = dataclasses.field(default_factory=time.time)
     seconds: float | None = None
     error: str | None = None
-    #: Final job fields (output and poster keys) on ``pipeline_done``.
+    #: The final ``Job.meta`` (with the output and poster keys) on ``pipeline_done``.
     output: dict[str, Any] | None = None
     #: On ``pipeline_dead_lettered``: the job the failed step was given (``Job.to_message``),
     #: so the pipeline can be resumed at that step (``MediaPipeline.resume``).
     job: dict[str, Any] | None = None
 
     def asdict(self) -> dict[str, Any]:
+        """The event as a JSON-ready dict, one key per field."""
         return dataclasses.asdict(self)
 
 
 class EventSink(Protocol):
-    def emit(self, event: PipelineEvent) -> None: ...
+    """Anything with ``emit(event)``: the receiver of lifecycle events.
+
+    Events arrive at least once and possibly out of order (sort a video's events by
+    ``order``), so a sink applies them idempotently. A sink may also implement
+    ``record_worker`` (:class:`WorkerRegistry`) and ``video_state`` (:class:`VideoStateSource`).
+    """
+    def emit(self, event: PipelineEvent) -> None:
+        """Record one event. Raises: whatever the sink's store raises; on ``step_started``
+        the attempt then fails and is retried, so a step never runs unrecorded.
+        """
+        ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +121,9 @@ class WorkerBeat:
 class WorkerRegistry(Protocol):
     """A sink that also keeps the workers' beats (the web tier's database sink does)."""
 
-    def record_worker(self, beat: WorkerBeat) -> None: ...
+    def record_worker(self, beat: WorkerBeat) -> None:
+        """Record the consumer's latest beat (replacing its previous one)."""
+        ...
 
 
 class VideoState(enum.Enum):
@@ -125,14 +140,19 @@ class VideoState(enum.Enum):
 class VideoStateSource(Protocol):
     """A sink that can also tell a video's state (the web tier's database sink can)."""
 
-    def video_state(self, video_id: str) -> VideoState: ...
+    def video_state(self, video_id: str) -> VideoState:
+        """The video's state. Raises: whatever the sink's lookup raises."""
+        ...
 
 
 class VideoProgressSource(Protocol):
     """A sink that can tell a video's state and the ``event_order`` of its latest status
     change (the web tier's database sink can), in one lookup."""
 
-    def video_progress(self, video_id: str) -> tuple[VideoState, int | None]: ...
+    def video_progress(self, video_id: str) -> tuple[VideoState, int | None]:
+        """The video's state and its latest status change's order (None when unknown).
+        Raises: whatever the sink's lookup raises."""
+        ...
 
 
 def superseded(status_order: int | None, *, run: int, position: int, attempt: int) -> bool:
@@ -177,6 +197,7 @@ class LoggingSink:
         self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
 
     def emit(self, event: PipelineEvent) -> None:
+        """Log the event at INFO with its video id, step, message id and attempt as fields."""
         self.logger.info(
             "%s video=%s step=%s attempt=%d seconds=%s error=%s",
             event.kind, event.video_id, event.step, event.attempt, event.seconds, event.error,
@@ -192,18 +213,22 @@ class CallbackSink:
         self.callback = callback
 
     def emit(self, event: PipelineEvent) -> None:
+        """Call the callback with the event; what it raises propagates."""
         self.callback(event)
 
 
 class FanoutSink:
+    """Hands every event (and worker beat) to each of several sinks, in order."""
     def __init__(self, *sinks: EventSink) -> None:
         self.sinks = sinks
 
     def emit(self, event: PipelineEvent) -> None:
+        """Emit to every sink in order; the first sink that raises stops the rest."""
         for sink in self.sinks:
             sink.emit(event)
 
     def record_worker(self, beat: WorkerBeat) -> None:
+        """Pass the beat to every sink that keeps worker beats."""
         for sink in self.sinks:
             record = getattr(sink, "record_worker", None)
             if record is not None:

@@ -14,6 +14,7 @@ from typing import TextIO
 
 import dramatiq
 
+from . import layout
 from .errors import MediaError
 from .events import CallbackSink, FanoutSink, PipelineEvent, load_sink
 from .job import Job
@@ -25,6 +26,9 @@ BAR_WIDTH = 30
 
 
 class ProgressBar:
+    """A text progress bar of the configured steps, fed by lifecycle events; keeps the
+    failure (``failure``) when the pipeline is dead-lettered.
+    """
     def __init__(self, steps: tuple[str, ...], stream: TextIO) -> None:
         self.steps = steps
         self.stream = stream
@@ -45,12 +49,18 @@ class ProgressBar:
 
 def process_file(settings: Settings, *, source: Path, output: Path,
                  stream: TextIO = sys.stderr) -> Job:
+    """Process the local file ``source`` in this process (stub broker, temporary storage)
+    and write the clip to ``output``; returns the final job.
+
+    Raises: ``MediaError`` with the failed step and its error when the pipeline fails.
+    """
     with tempfile.TemporaryDirectory(prefix="anb-process-") as tmp:
         local = settings.replace(broker_url="stub://", storage_url=f"file://{tmp}",
                                  min_backoff_ms=100, max_backoff_ms=1000)
         progress = ProgressBar(local.steps, stream)
         pipeline = MediaPipeline(local, sink=FanoutSink(load_sink(local), CallbackSink(progress)))
-        source_key = f"originals/{LOCAL_VIDEO_ID}{source.suffix.lower() or '.bin'}"
+        source_key = layout.original_key(video_id=LOCAL_VIDEO_ID,
+                                         extension=source.suffix.lower()[1:] or "bin")
         pipeline.storage.put_file(source_key, source)
         pipeline.enqueue(video_id=LOCAL_VIDEO_ID, source_key=source_key)
         worker = dramatiq.Worker(pipeline.broker, worker_threads=1)
@@ -64,6 +74,6 @@ def process_file(settings: Settings, *, source: Path, output: Path,
             raise MediaError(progress.failure)
         final = Job.start(video_id=LOCAL_VIDEO_ID, source_key=source_key)
         output.parent.mkdir(parents=True, exist_ok=True)
-        with pipeline.storage.open_read(final.output_key("mp4")) as clip, open(output, "wb") as out:
+        with pipeline.storage.open_read(layout.clip_key(final.video_id)) as clip, open(output, "wb") as out:
             shutil.copyfileobj(clip, out)
         return final

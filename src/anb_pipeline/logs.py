@@ -35,10 +35,14 @@ def bound(**fields: Any) -> Iterator[None]:
 
 
 def bind(**fields: Any) -> contextvars.Token[Mapping[str, Any]]:
+    """Add ``fields`` to every later log record of this context; returns the token for
+    ``unbind``.
+    """
     return _context.set({**_context.get(), **fields})
 
 
 def unbind(token: contextvars.Token[Mapping[str, Any]]) -> None:
+    """Restore the fields bound before ``bind`` returned ``token``."""
     _context.reset(token)
 
 
@@ -46,6 +50,7 @@ class ContextFilter(logging.Filter):
     """Copies the bound fields onto each record, unless the call passed its own ``extra``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Copy the bound fields onto ``record``; always keeps it (returns True)."""
         for name, value in _context.get().items():
             if not hasattr(record, name):
                 setattr(record, name, value)
@@ -53,7 +58,12 @@ class ContextFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``ts`` (UTC, ms), ``level``, ``logger``, ``message``,
+    ``process``, the bound fields that are set and ``exception`` when there is one.
+    """
+
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
         line: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",

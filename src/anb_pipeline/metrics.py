@@ -44,12 +44,16 @@ class StepMetrics:
         }
 
     def metrics(self) -> dict[str, Any]:
+        """The Prometheus metrics, created on first use (in multiprocess mode, shared files)."""
         with self._lock:
             if self._metrics is None:
                 self._metrics = self._create()
             return self._metrics
 
     def emit(self, event: PipelineEvent) -> None:
+        """Count the event in the step's metrics (attempts, durations, failures, dead letters,
+        completed pipelines).
+        """
         metrics = self.metrics()
         if event.kind == "step_started":
             metrics["attempts"].labels(event.step).inc()

@@ -88,6 +88,7 @@ class MediaPipeline:
 
     @functools.cached_property
     def storage(self) -> Storage:
+        """The storage ``ANB_STORAGE_URL`` names, opened on first use."""
         return open_storage(self.settings)
 
     def _declare(self, step: Step) -> dramatiq.Actor[Any, Any]:
@@ -147,6 +148,9 @@ class MediaPipeline:
             return VideoState.ACTIVE
 
     def run_step(self, step: Step, job: Job) -> Job:
+        """Run ``step`` on ``job`` in a fresh scratch directory under ``ANB_WORK_DIR`` (made
+        if missing), deleted afterwards; returns the step's job. Raises: what the step raises.
+        """
         if self.settings.work_dir is not None:
             # A configured scratch directory may not exist yet (a fresh volume, a cleaned
             # /tmp); without it every attempt of every step would fail the same way.
@@ -158,6 +162,9 @@ class MediaPipeline:
             return step.run(ctx)
 
     def messages(self, job: Job, *, start_at: str | None = None) -> list[dramatiq.Message[Any]]:
+        """The pipeline's messages from ``start_at`` (default: the first step) as one chain:
+        the first carries ``job``, each later one receives the previous step's result.
+        """
         names = [step.name for step in self.steps]
         first = names.index(start_at) if start_at else 0
         head, *rest = names[first:]

@@ -1,4 +1,5 @@
-"""Process-tree facts from /proc, for the benchmarks: descendants, memory, and a sampler.
+"""Process and machine facts through psutil, for the benchmarks: descendants, memory, a
+sampler, and the CPU model.
 
 ``ru_maxrss`` is no use for a child process: Linux charges it the launching process's own
 high-water mark at ``exec``, so a child of a big parent reports the parent's size.
@@ -7,63 +8,53 @@ high-water mark at ``exec``, so a child of a big parent reports the parent's siz
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from types import TracebackType
+
+import cpuinfo
+import psutil
 
 #: How often the sampler reads the tree, in seconds; shorter spikes can be missed.
 SAMPLE_INTERVAL_S = 0.05
-
-
-def process_table() -> dict[int, tuple[str, int]]:
-    """Every live process: pid -> (command name, parent pid)."""
-    table: dict[int, tuple[str, int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # it exited while we looked
-            continue
-        # The name sits in parentheses and may itself contain spaces or parentheses.
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        table[int(entry.name)] = (name, int(stat[stat.rindex(")") + 2:].split()[1]))
-    return table
+#: What psutil raises for a process that exited, turned zombie or is not ours to read.
+GONE = (psutil.NoSuchProcess, psutil.AccessDenied)
 
 
 def descendants(pid: int) -> list[int]:
-    """Every live descendant of ``pid``."""
-    parents: dict[int, list[int]] = {}
-    for child, (_, ppid) in process_table().items():
-        parents.setdefault(ppid, []).append(child)
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+    """The pids of every live descendant of ``pid``; [] when ``pid`` itself has exited."""
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except GONE:
+        return []
 
 
-def status_kib(pid: int, field: str) -> int:
-    """A kibibyte field of ``/proc/<pid>/status``, such as ``VmRSS`` or ``VmHWM``."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise KeyError(field)
+def rss_kib(pid: int) -> int:
+    """The resident memory of ``pid``, in KiB.
+
+    Raises: ``psutil.NoSuchProcess`` (it exited) or ``psutil.AccessDenied``.
+    """
+    return psutil.Process(pid).memory_info().rss // 1024
 
 
 def tree_rss_kib(pid: int) -> int:
-    """The summed resident memory of ``pid`` and its descendants; 0 for what has exited."""
+    """The summed resident memory of ``pid`` and its descendants, in KiB; 0 for what has
+    exited (or is a zombie without memory)."""
     total = 0
     for member in (pid, *descendants(pid)):
         try:
-            total += status_kib(member, "VmRSS")
-        except (OSError, KeyError):  # gone, or a zombie without memory
+            total += rss_kib(member)
+        except GONE:
             continue
     return total
 
 
+def cpu_model() -> str:
+    """The CPU's brand string (``AMD EPYC 7B13``), or ``unknown`` where py-cpuinfo finds none."""
+    return str(cpuinfo.get_cpu_info().get("brand_raw") or "unknown")
+
+
 class TreeRssPeak:
-    """The peak of ``tree_rss_kib(pid)`` while the ``with`` block runs, sampled."""
+    """The peak of ``tree_rss_kib(pid)`` (KiB, in ``peak_kib``) while the ``with`` block
+    runs, sampled every ``interval_s`` seconds by a daemon thread."""
 
     def __init__(self, pid: int, *, interval_s: float = SAMPLE_INTERVAL_S) -> None:
         self.pid = pid

@@ -12,12 +12,16 @@ from .settings import Settings
 
 @dataclasses.dataclass(frozen=True)
 class QueueDepth:
+    """One queue's counters: ``visible`` messages waiting, ``in_flight`` received but not
+    settled, ``delayed`` not yet visible (None where the broker does not count them).
+    """
     name: str
     visible: int
     in_flight: int | None
     delayed: int | None
 
     def asdict(self) -> dict[str, Any]:
+        """The counters as a JSON-ready dict."""
         return dataclasses.asdict(self)
 
 

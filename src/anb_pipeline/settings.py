@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,12 +24,18 @@ SQS_MAX_DELAY_MS = 900_000
 DEFAULT_STEPS = ("trim", "resize", "watermark", "bumpers", "upload")
 
 
+def default_storage_url() -> str:
+    """``file://<cwd>/.anb/storage``, for the directory the process runs in when the
+    settings are made (not when this module was imported)."""
+    return "file://" + str(Path.cwd() / ".anb" / "storage")
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """What a worker, the CLI or the web tier needs to know about the pipeline."""
 
     broker_url: str = "sqs://"
-    storage_url: str = "file://" + str(Path.cwd() / ".anb" / "storage")
+    storage_url: str = dataclasses.field(default_factory=default_storage_url)
     aws_endpoint_url: str | None = None
     aws_region: str = "us-east-1"
     queue_namespace: str = "anb"
@@ -82,6 +90,7 @@ class Settings:
 
     @property
     def max_retries(self) -> int:
+        """Dramatiq's ``max_retries``: ``ANB_MAX_ATTEMPTS`` minus the first attempt."""
         return self.max_attempts - 1
 
     @property
@@ -102,6 +111,9 @@ class Settings:
 
     @property
     def heartbeat_interval_s(self) -> float:
+        """Seconds between two visibility renewals: a third of ``ANB_VISIBILITY_TIMEOUT_S``,
+        so two renewals can fail before a held message shows again.
+        """
         return self.visibility_timeout_s / 3
 
     @classmethod
@@ -112,35 +124,48 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
     def replace(self, **changes: object) -> Settings:
+        """A copy with ``changes`` applied, checked like a new one.
+
+        Raises: ``ConfigurationError`` for a value ``__post_init__`` refuses; ``TypeError``
+        for an unknown field.
+        """
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
 def env_values(
     settings_class: type, environ: Mapping[str, str], *, skip: frozenset[str] = frozenset()
 ) -> dict[str, object]:
-    """The fields of a settings dataclass that ``ANB_<FIELD>`` variables set, parsed."""
+    """The fields of a settings dataclass that ``ANB_<FIELD>`` variables set, parsed by
+    the field's resolved type (``X | None`` as ``X``); an empty variable counts as unset.
+
+    Raises: ``ConfigurationError`` naming the variable when its value does not parse, or
+    when the field's type is one no variable can set (a programming error).
+    """
     values: dict[str, object] = {}
+    hints = typing.get_type_hints(settings_class)
     for field in dataclasses.fields(settings_class):
         raw = environ.get("ANB_" + field.name.upper())
         if field.name not in skip and raw is not None and raw != "":
-            values[field.name] = _parse(field.name, str(field.type), raw)
+            values[field.name] = _parse(field.name, hints[field.name], raw)
     return values
 
 
-def _parse(name: str, type_name: str, raw: str) -> object:
+def _parse(name: str, annotation: object, raw: str) -> object:
+    variable = f"ANB_{name.upper()}"
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        options = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        annotation = options[0] if len(options) == 1 else annotation
+    kind = typing.get_origin(annotation) or annotation
     try:
-        if type_name.startswith("bool"):
+        if kind is bool:
             if raw.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
                 raise ValueError(raw)
             return raw.lower() in ("1", "true", "yes", "on")
-        if type_name.startswith("int"):
-            return int(raw)
-        if type_name.startswith("float"):
-            return float(raw)
-        if type_name.startswith("tuple"):
+        if kind in (int, float, Path, str):
+            return kind(raw)
+        if kind is tuple:
             return tuple(part.strip() for part in raw.split(",") if part.strip())
-        if type_name.startswith("Path"):
-            return Path(raw)
     except ValueError as exc:
-        raise ConfigurationError(f"ANB_{name.upper()}={raw!r} is not a valid {type_name}") from exc
-    return raw
+        type_name = getattr(kind, "__name__", kind)
+        raise ConfigurationError(f"{variable}={raw!r} is not a valid {type_name}") from exc
+    raise ConfigurationError(f"{variable} has a type no environment variable can set: {annotation}")

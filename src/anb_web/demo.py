@@ -21,9 +21,10 @@ from urllib.parse import urljoin, urlparse
 
 import httpx
 
-from anb_pipeline import Settings
-from anb_pipeline.media import ffmpeg_exe, probe, run_ffmpeg
-from anb_pipeline.media.invariants import clip_problems, summary
+from anb_pipeline import Settings, probe
+from anb_pipeline.ops import clip_problems, ffmpeg_exe, run_ffmpeg, summary
+
+from .statuses import FINAL_VIDEO_STATUSES, VideoStatus
 
 SAMPLE_SECONDS = 5.0
 STACK_START_TIMEOUT_S = 90
@@ -109,7 +110,7 @@ def watch(client: httpx.Client, video_id: str, *, timeout_s: float) -> dict[str,
         if line != shown:
             print(f"[{video['processing_status']:>10}] {line}", flush=True)
             shown = line
-        if video["processing_status"] in ("processed", "failed"):
+        if video["processing_status"] in FINAL_VIDEO_STATUSES:
             return video
         time.sleep(POLL_INTERVAL_S)
     raise RuntimeError(f"video {video_id} was not processed within {timeout_s:g} s")
@@ -128,7 +129,7 @@ def passes(steps: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
 
 
 def report(client: httpx.Client, video: dict[str, Any], workdir: Path) -> int:
-    if video["processing_status"] == "failed":
+    if video["processing_status"] == VideoStatus.FAILED:
         error = video["error"]
         print(f"FAILED at step {error['step']}: {error['reason']}\n  ({error['message']})")
         return 1

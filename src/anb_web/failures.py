@@ -2,7 +2,7 @@
 "Try again" can help.
 
 The pipeline stores a failure as the failed step (a fused run's name joins its parts with
-``+``) and ``"ExceptionType: details"`` (``anb_pipeline.middleware.lifecycle.describe``).
+``+``) and ``"ExceptionType: details"`` (``anb_pipeline.messages.describe``).
 The explanation is keyed on that exception type name, here and nowhere else; a message
 without a known type (a worker that kept dying, a lost hand-off) is our fault.
 """

@@ -18,8 +18,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from anb_pipeline.errors import StorageError
-from anb_pipeline.storage import LocalStorage, Storage, check_key
+from anb_pipeline import LocalStorage, Storage, StorageError, check_key
 
 from .errors import ApiError
 from .security import derive_key

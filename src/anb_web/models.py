@@ -26,8 +26,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-STATUSES = ("pending", "processing", "processed", "failed")
-STEP_STATUSES = ("pending", "running", "succeeded", "failed")
+from .statuses import StepStatus, VideoStatus, values
+
+STATUSES = values(VideoStatus)
+STEP_STATUSES = values(StepStatus)
 
 
 def utcnow() -> dt.datetime:
@@ -110,7 +112,7 @@ class Video(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=VideoStatus.PENDING.value)
     source_key: Mapped[str] = mapped_column(String(255))
     output_key: Mapped[str | None] = mapped_column(String(255))
     poster_key: Mapped[str | None] = mapped_column(String(255))
@@ -138,7 +140,7 @@ class VideoStep(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     #: The step's place in the pipeline, for display order.
     position: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=StepStatus.PENDING.value)
     started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     seconds: Mapped[float | None] = mapped_column(Float)

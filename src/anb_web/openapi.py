@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .statuses import StepStatus, VideoStatus, values
 from .tus import OFFSET_CONTENT_TYPE, TUS_EXTENSIONS, TUS_VERSION, VIDEO_ID_HEADER
 from .validation import MAX_PAGE, MAX_PAGE_SIZE
 from .videos import (
@@ -77,7 +78,7 @@ def _page_of(item: str) -> dict[str, Any]:
 NULLABLE_TEXT = _nullable(_string())
 NULLABLE_TIME = _nullable(_string(format="date-time"))
 NULLABLE_URL = _nullable(_string(format="uri-reference"))
-STATUS = _string(enum=["pending", "processing", "processed", "failed"])
+STATUS = _string(enum=list(values(VideoStatus)))
 
 VIDEO_FIELDS: dict[str, Any] = {
     "id": _string(format="uuid"), "title": _string(), "description": NULLABLE_TEXT,
@@ -117,7 +118,7 @@ SCHEMAS: dict[str, Any] = {
         "id", "title", "description", "processing_status", "original_url", "created_at"),
     "Video": _object(VIDEO_FIELDS, *VIDEO_FIELDS),
     "Step": _object({"name": _string(),
-                     "status": _string(enum=["pending", "running", "succeeded", "failed"]),
+                     "status": _string(enum=list(values(StepStatus))),
                      "started_at": NULLABLE_TIME, "finished_at": NULLABLE_TIME,
                      "seconds": _nullable({"type": "number"}), "attempts": {"type": "integer"},
                      "pass": _string(description="The pass that runs the step: steps fused "
@@ -139,7 +140,7 @@ SCHEMAS: dict[str, Any] = {
                          "description": "Of ANB_MAX_RETRIES_PER_VIDEO (default 3)"},
     }, "step", "message", "reason", "retryable", "retries_left"),
     "RetryResult": _object({"id": _string(format="uuid"),
-                            "processing_status": _string(enum=["processing"]),
+                            "processing_status": _string(enum=[VideoStatus.PROCESSING.value]),
                             "retries_left": {"type": "integer", "minimum": 0}},
                            "id", "processing_status", "retries_left"),
     "Player": _object({"username": _string(), "city": NULLABLE_TEXT,

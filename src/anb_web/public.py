@@ -15,10 +15,11 @@ from .auth import authenticate
 from .errors import ACCOUNT_GONE, ApiError, InvalidInput, unauthorized
 from .models import User, Video, Vote, fold
 from .state import services
+from .statuses import VideoStatus
 from .validation import MAX_NAME_CHARS, is_storable, page_params, video_id
 from .videos import votes_count
 
-PUBLISHED = "processed"
+PUBLISHED = VideoStatus.PROCESSED
 
 
 def _page(

@@ -21,6 +21,7 @@ from anb_pipeline import BrokerUnavailable, MediaPipeline, Settings, run_of
 from .db import Database, make_engine
 from .models import Video
 from .settings import database_url_from_env
+from .statuses import VideoStatus
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def _stranded(session: Session, *, cutoff_epoch_s: float) -> list[tuple[str, str
     with the run their pipeline restarts as."""
     cutoff = dt.datetime.fromtimestamp(cutoff_epoch_s, dt.timezone.utc)
     query = select(Video.id, Video.source_key, Video.status_order).where(
-        Video.status.in_(("pending", "processing")),
+        Video.status.in_((VideoStatus.PENDING, VideoStatus.PROCESSING)),
         or_(Video.status_at < cutoff_epoch_s,
             and_(Video.status_at.is_(None), Video.created_at < cutoff)),
     ).order_by(Video.seq)
@@ -51,8 +52,8 @@ def _stranded(session: Session, *, cutoff_epoch_s: float) -> list[tuple[str, str
 
 
 def _mark_lost(session: Session, *, video_id: str) -> None:
-    session.execute(update(Video).where(Video.id == video_id, Video.status != "processed")
-                    .values(status="failed", error_step="upload", error_message=MISSING_ORIGINAL))
+    session.execute(update(Video).where(Video.id == video_id, Video.status != VideoStatus.PROCESSED)
+                    .values(status=VideoStatus.FAILED, error_step="upload", error_message=MISSING_ORIGINAL))
 
 
 def reconcile(pipeline: MediaPipeline, *, stale_after_s: float | None,

@@ -27,6 +27,7 @@ from .errors import ApiError
 from .failures import explain
 from .models import Video, VideoStep
 from .state import services
+from .statuses import StepStatus, VideoStatus
 from .validation import video_id
 
 
@@ -52,7 +53,7 @@ def _claim(session: Session, *, video_id: str, user_id: str, limit: int) -> Clai
         raise ApiError(404, "No such video")
     if video.user_id != user_id:
         raise ApiError(403, "This video belongs to another user")
-    if video.status != "failed":
+    if video.status != VideoStatus.FAILED:
         raise ApiError(409, "Only a video whose processing failed can be tried again")
     explanation = explain(step=video.error_step, message=video.error_message)
     if not explanation.retryable:
@@ -70,19 +71,19 @@ def _claim(session: Session, *, video_id: str, user_id: str, limit: int) -> Clai
     same_failure = (Video.status_order.is_(None) if video.status_order is None
                     else Video.status_order == video.status_order)
     claimed = session.execute(
-        update(Video).where(Video.id == video_id, Video.status == "failed", same_failure,
+        update(Video).where(Video.id == video_id, Video.status == VideoStatus.FAILED, same_failure,
                             Video.retries < limit)
         # Below every event of the new run and above every event of the failed one: a late
         # copy of the old dead letter cannot mark the video failed again.
-        .values(status="processing", status_at=time.time(), retries=Video.retries + 1,
+        .values(status=VideoStatus.PROCESSING, status_at=time.time(), retries=Video.retries + 1,
                 status_order=_run_start(failed.run),
                 error_step=None, error_message=None, error_job=None)
     )
     if getattr(claimed, "rowcount", 0) != 1:
         raise ApiError(409, "This video is already being processed again")
     session.execute(update(VideoStep).where(VideoStep.video_id == video_id,
-                                            VideoStep.status == "failed")
-                    .values(status="pending", error=None))
+                                            VideoStep.status == StepStatus.FAILED)
+                    .values(status=StepStatus.PENDING, error=None))
     return failed
 
 
@@ -93,9 +94,9 @@ def _run_start(run: int) -> int:
 def _release(session: Session, *, claim: Claim) -> None:
     """The queue refused the retry: the video is failed again, and the try not counted."""
     session.execute(
-        update(Video).where(Video.id == claim.video_id, Video.status == "processing",
+        update(Video).where(Video.id == claim.video_id, Video.status == VideoStatus.PROCESSING,
                             Video.status_order == _run_start(claim.run))
-        .values(status="failed", status_order=claim.failed_order, retries=claim.retries - 1,
+        .values(status=VideoStatus.FAILED, status_order=claim.failed_order, retries=claim.retries - 1,
                 error_step=claim.step, error_message=claim.message,
                 error_job=json.dumps(claim.job) if claim.job else None)
     )
@@ -118,7 +119,7 @@ async def retry_video(request: Request) -> JSONResponse:
     except BaseException:
         await app.database.run(_release, claim=claim)
         raise
-    return JSONResponse({"id": claim.video_id, "processing_status": "processing",
+    return JSONResponse({"id": claim.video_id, "processing_status": VideoStatus.PROCESSING,
                          "retries_left": max(0, limit - claim.retries)}, status_code=202)
 
 

@@ -12,8 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from anb_pipeline import ConfigurationError, Settings
-from anb_pipeline.settings import env_values
+from anb_pipeline import ConfigurationError, Settings, env_values
 
 MIB = 1024 * 1024
 

@@ -24,11 +24,12 @@ from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, s
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from anb_pipeline import Job, PipelineEvent, Settings, Storage, VideoState, WorkerBeat, open_storage
+from anb_pipeline import PipelineEvent, Settings, Storage, VideoState, WorkerBeat, layout, open_storage
 
 from .db import Database, make_engine
 from .models import Video, VideoStep, WorkerRecord
 from .settings import database_url_from_env
+from .statuses import StepStatus, VideoStatus
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class DatabaseSink:
             select(Video.status, Video.status_order).where(Video.id == video_id)).first())
         if row is None:
             return VideoState.GONE, None
-        state = VideoState.DONE if row.status == "processed" else VideoState.ACTIVE
+        state = VideoState.DONE if row.status == VideoStatus.PROCESSED else VideoState.ACTIVE
         return state, row.status_order
 
     def record_worker(self, beat: WorkerBeat) -> None:
@@ -111,7 +112,7 @@ class DatabaseSink:
         step_exists = exists().where(VideoStep.video_id == event.video_id,
                                      VideoStep.name == event.step)
         source = select(literal(event.video_id), literal(event.step), literal(position),
-                        literal("pending"), literal(0)).where(video_exists, ~step_exists)
+                        literal(StepStatus.PENDING.value), literal(0)).where(video_exists, ~step_exists)
         session.execute(insert(VideoStep).from_select(
             ["video_id", "name", "position", "status", "attempts"], source))
         return bool(session.scalar(select(video_exists)))
@@ -122,11 +123,11 @@ class DatabaseSink:
         fresh = last < event.order if newer_only else last <= event.order
         conditions = [VideoStep.video_id == event.video_id, VideoStep.name == event.step,
                       or_(last.is_(None), fresh)]
-        if values.get("status") != "succeeded":
+        if values.get("status") != StepStatus.SUCCEEDED:
             # Every step of a published video succeeded: a late start or failure of an
             # earlier attempt must not make one look running or failed again.
             conditions.append(~exists().where(Video.id == event.video_id,
-                                              Video.status == "processed"))
+                                              Video.status == VideoStatus.PROCESSED))
         session.execute(
             update(VideoStep).where(*conditions)
             .values(attempts=_max_attempts(event.attempt), last_event_at=event.at,
@@ -136,15 +137,15 @@ class DatabaseSink:
     def _step_started(self, session: Session, *, event: PipelineEvent) -> bool:
         if not self._ensure_step(session, event):
             return False
-        self._update_step(session, event, newer_only=True, status="running",
+        self._update_step(session, event, newer_only=True, status=StepStatus.RUNNING,
                           started_at=_when(event), finished_at=None, seconds=None, error=None)
         session.execute(
             update(Video).where(
                 Video.id == event.video_id,
-                or_(Video.status == "pending",
-                    and_(Video.status.in_(("processing", "failed")),
+                or_(Video.status == VideoStatus.PENDING,
+                    and_(Video.status.in_((VideoStatus.PROCESSING, VideoStatus.FAILED)),
                          or_(Video.status_order.is_(None), Video.status_order < event.order))))
-            .values(status="processing", status_at=event.at, status_order=event.order,
+            .values(status=VideoStatus.PROCESSING, status_at=event.at, status_order=event.order,
                     error_step=None, error_message=None, error_job=None)
         )
         return True
@@ -162,20 +163,19 @@ class DatabaseSink:
         return True
 
     def _step_finished(self, session: Session, *, event: PipelineEvent) -> bool:
-        return self._step_ended(session, event, status="succeeded")
+        return self._step_ended(session, event, status=StepStatus.SUCCEEDED)
 
     def _step_failed(self, session: Session, *, event: PipelineEvent) -> bool:
-        return self._step_ended(session, event, status="failed")
+        return self._step_ended(session, event, status=StepStatus.FAILED)
 
     def _pipeline_done(self, session: Session, *, event: PipelineEvent) -> bool:
         output = event.output or {}
-        job = Job.start(video_id=event.video_id, source_key="")
         session.execute(
-            update(Video).where(Video.id == event.video_id, Video.status != "processed")
-            .values(status="processed", processed_at=_when(event), status_at=event.at,
+            update(Video).where(Video.id == event.video_id, Video.status != VideoStatus.PROCESSED)
+            .values(status=VideoStatus.PROCESSED, processed_at=_when(event), status_at=event.at,
                     status_order=event.order,
-                    output_key=output.get("output_key") or job.output_key("mp4"),
-                    poster_key=output.get("poster_key") or job.output_key("jpg"),
+                    output_key=output.get("output_key") or layout.clip_key(event.video_id),
+                    poster_key=output.get("poster_key") or layout.poster_key(event.video_id),
                     error_step=None, error_message=None, error_job=None)
         )
         # The pipeline ran every step: a step whose step_finished was lost (the sink was
@@ -183,22 +183,22 @@ class DatabaseSink:
         # step_finished fills them in.
         session.execute(
             update(VideoStep).where(VideoStep.video_id == event.video_id,
-                                    VideoStep.status != "succeeded")
-            .values(status="succeeded", error=None)
+                                    VideoStep.status != StepStatus.SUCCEEDED)
+            .values(status=StepStatus.SUCCEEDED, error=None)
         )
         return bool(session.scalar(select(exists().where(Video.id == event.video_id))))
 
     def _dead_lettered(self, session: Session, *, event: PipelineEvent) -> bool:
         if not self._ensure_step(session, event):
             return False
-        self._update_step(session, event, newer_only=False, status="failed", error=event.error)
+        self._update_step(session, event, newer_only=False, status=StepStatus.FAILED, error=event.error)
         session.execute(
             update(Video).where(
                 Video.id == event.video_id,
-                or_(Video.status == "pending",
-                    and_(Video.status.in_(("processing", "failed")),
+                or_(Video.status == VideoStatus.PENDING,
+                    and_(Video.status.in_((VideoStatus.PROCESSING, VideoStatus.FAILED)),
                          or_(Video.status_order.is_(None), Video.status_order <= event.order))))
-            .values(status="failed", status_at=event.at, status_order=event.order,
+            .values(status=VideoStatus.FAILED, status_at=event.at, status_order=event.order,
                     error_step=event.step, error_message=event.error or "failed",
                     error_job=json.dumps(event.job) if event.job else None)
         )
@@ -208,11 +208,10 @@ class DatabaseSink:
         """The owner deleted the video mid-processing: remove what the worker wrote since."""
         if self.storage is None:
             return
-        job = Job.start(video_id=video_id, source_key="")
-        for key in (job.output_key("mp4"), job.output_key("jpg")):
+        for key in (layout.clip_key(video_id), layout.poster_key(video_id)):
             self.storage.delete(key)
-        self.storage.delete_prefix(job.work_prefix)
-        self.storage.delete_prefix(f"originals/{video_id}.")
+        self.storage.delete_prefix(layout.work_prefix(video_id))
+        self.storage.delete_prefix(layout.originals_prefix(video_id))
         logger.info("Video %s was deleted during processing; removed its objects.", video_id)
 
 

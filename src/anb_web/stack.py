@@ -23,9 +23,8 @@ from pathlib import Path
 
 from moto.server import ThreadedMotoServer
 
-from anb_pipeline import MediaPipeline, Settings
-from anb_pipeline.emulator import EMULATOR_CREDENTIALS, start_emulator
-from anb_pipeline.storage import S3Storage
+from anb_pipeline import MediaPipeline, S3Storage, Settings
+from anb_pipeline.ops import EMULATOR_CREDENTIALS, start_emulator
 
 from .snapshot import restore_bucket, snapshot_bucket
 

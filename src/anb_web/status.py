@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from anb_pipeline import MediaPipeline, Settings
-from anb_pipeline.dlq import DeadLetterQueue
-from anb_pipeline.queue_stats import queue_depths
+from anb_pipeline.ops import DeadLetterQueue, queue_depths
 
 from .db import Database, make_engine
 from .models import Video, VideoStep, WorkerRecord
 from .settings import database_url_from_env
+from .statuses import StepStatus
 
 #: How many dead letters and slow steps the report shows.
 REPORT_ROWS = 5
@@ -40,7 +40,7 @@ def _videos_by_status(session: Session) -> dict[str, int]:
 
 def _slowest_steps(session: Session) -> list[dict[str, Any]]:
     recent = (select(VideoStep.name, VideoStep.seconds)
-              .where(VideoStep.seconds.is_not(None), VideoStep.status == "succeeded")
+              .where(VideoStep.seconds.is_not(None), VideoStep.status == StepStatus.SUCCEEDED)
               .order_by(VideoStep.finished_at.desc()).limit(RECENT_STEP_RECORDS).subquery())
     rows = session.execute(
         select(recent.c.name, func.count(), func.avg(recent.c.seconds), func.max(recent.c.seconds))

@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from anb_pipeline.storage import MAX_PARTS, MIN_PART_BYTES
+from anb_pipeline import MAX_PARTS, MIN_PART_BYTES, layout
 
 from . import tus_state
 from .auth import authenticate
@@ -51,7 +51,6 @@ TUS_EXTENSIONS = ("creation", "creation-with-upload", "termination", "expiration
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 #: The header that names the video a finished upload became.
 VIDEO_ID_HEADER = "ANB-Video-Id"
-UPLOADS_PREFIX = "uploads"
 MAX_FILENAME_CHARS = 255
 MAX_METADATA_CHARS = 16 * 1024
 #: Upload-Length and Upload-Offset: at most 19 digits (a signed 64-bit integer).
@@ -158,7 +157,7 @@ def _new_upload(request: Request, *, app: Services, user_id: str) -> TusUpload:
     return TusUpload(
         id=upload_id, user_id=user_id, length_bytes=length, offset_bytes=0,
         part_bytes=_part_bytes(length), title=title or "", description=description,
-        filename=filename, storage_key=f"{UPLOADS_PREFIX}/{upload_id}", parts="[]",
+        filename=filename, storage_key=layout.upload_key(upload_id), parts="[]",
         tail_bytes=0, created_at=now_s, expires_at=now_s + app.settings.upload_expiry_s)
 
 

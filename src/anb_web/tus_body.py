@@ -20,6 +20,8 @@ from typing import BinaryIO
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from anb_pipeline import layout
+
 from . import tus_state
 from .errors import ApiError
 from .state import Services
@@ -152,7 +154,7 @@ class BodyWriter:
         if spool.size_bytes <= self.progress.tail_bytes:
             return
         spool.flush()
-        tail_key = f"{self.upload.storage_key}.tail-{uuid.uuid4().hex}"
+        tail_key = layout.upload_tail_key(self.upload.id, nonce=uuid.uuid4().hex)
         await run_in_threadpool(self.storage.put_file, tail_key, spool.path)
         try:
             await self._commit(Progress(offset_bytes=self._parts_bytes + spool.size_bytes,

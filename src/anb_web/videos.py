@@ -17,8 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from anb_pipeline import Job, MediaError, StorageError
-from anb_pipeline.media import probe
+from anb_pipeline import MediaError, StorageError, layout, probe
 
 from . import retry
 from .auth import authenticate
@@ -26,6 +25,7 @@ from .errors import ACCOUNT_GONE, ApiError, InvalidInput, unauthorized
 from .failures import failure_json
 from .models import IdempotencyKey, Video, VideoStep, Vote
 from .state import Services, services
+from .statuses import StepStatus, VideoStatus
 from .uploads import FILE_FIELD, Upload, check_upload_headers, receive_upload
 from .validation import text_field, video_id
 
@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 MAX_TITLE_CHARS = 200
 MAX_DESCRIPTION_CHARS = 5000
-ORIGINALS_PREFIX = "originals"
 #: Probed container (PyAV's first format name) -> stored extension. The user's filename
 #: never picks the extension: it is input, the probe is fact.
 CONTAINER_EXTENSIONS = {
@@ -70,7 +69,7 @@ def _iso(value: Any) -> str | None:
 
 
 def video_json(app: Services, video: Video, votes: int) -> dict[str, Any]:
-    processed = video.status == "processed"
+    processed = video.status == VideoStatus.PROCESSED
     return {
         "id": video.id, "title": video.title, "description": video.description,
         "processing_status": video.status, "created_at": _iso(video.created_at),
@@ -133,7 +132,7 @@ def _insert_video(
                                    video_id=video.id, created_at=now_s))
     # Every configured step is listed from the start, so the owner sees what is coming.
     session.add_all(VideoStep(video_id=video.id, name=name, position=index, attempts=0,
-                              status="pending") for index, name in enumerate(steps))
+                              status=StepStatus.PENDING) for index, name in enumerate(steps))
     if on_insert is not None:
         on_insert(session, video)
 
@@ -175,10 +174,10 @@ async def admit_video(
         raise ApiError(415, f"The upload is not a video: {exc}") from None
     new_id = str(uuid.uuid4())
     extension = stored_extension(info.format_name)
-    key = f"{ORIGINALS_PREFIX}/{new_id}.{extension}"
+    key = layout.original_key(video_id=new_id, extension=extension)
     await run_in_threadpool(store, key, MEDIA_TYPES.get(extension))
     video = Video(id=new_id, user_id=user_id, title=title, description=description,
-                  source_key=key, status="pending")
+                  source_key=key, status=VideoStatus.PENDING)
     try:
         await app.database.run(_insert_video, video=video, steps=app.pipeline.settings.steps,
                                idempotency_key=idempotency_key, on_insert=on_insert)
@@ -297,7 +296,7 @@ async def get_video(request: Request) -> JSONResponse:
     passes = app.pipeline.passes()
     body = {**video_json(app, video, votes),
             "steps": [step_json(step, passes=passes) for step in steps]}
-    if video.status == "failed":
+    if video.status == VideoStatus.FAILED:
         body["error"] = failure_json(video, max_retries=app.settings.max_retries_per_video)
     return JSONResponse(body)
 
@@ -310,7 +309,7 @@ def _delete_owned(session: Session, *, video_id: str, user_id: str) -> str:
         raise ApiError(404, "No such video")
     if row.user_id != user_id:
         raise ApiError(403, "This video belongs to another user")
-    voted = and_(Video.status == "processed", exists().where(Vote.video_id == Video.id))
+    voted = and_(Video.status == VideoStatus.PROCESSED, exists().where(Vote.video_id == Video.id))
     deleted = session.execute(delete(Video).where(Video.id == video_id, ~voted))
     if getattr(deleted, "rowcount", 0) == 0:
         raise ApiError(409, "A published video that has votes cannot be deleted")
@@ -318,11 +317,10 @@ def _delete_owned(session: Session, *, video_id: str, user_id: str) -> str:
 
 
 def delete_objects(app: Services, *, video_id: str, source_key: str) -> None:
-    job = Job.start(video_id=video_id, source_key=source_key)
     storage = app.pipeline.storage
-    for key in (source_key, job.output_key("mp4"), job.output_key("jpg")):
+    for key in (source_key, layout.clip_key(video_id), layout.poster_key(video_id)):
         storage.delete(key)
-    storage.delete_prefix(job.work_prefix)
+    storage.delete_prefix(layout.work_prefix(video_id))
 
 
 async def delete_video(request: Request) -> Response:

@@ -13,8 +13,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-#: ChangeMessageVisibilityBatch (like every SQS batch call) takes at most ten entries.
-BATCH_SIZE = 10
+from .limits import SQS_MAX_BATCH
+
 #: The batch failure codes that mean the message is gone (deleted, purged, or its receipt
 #: expired): renewing it again can never succeed.
 GONE_CODES = frozenset({"ReceiptHandleIsInvalid", "MessageNotInflight"})
@@ -28,8 +28,8 @@ def change_visibility(client: Any, queue_url: str, receipt_handles: list[str], *
     Raises: what the boto3 client raises when a call fails as a whole.
     """
     failed: list[dict[str, Any]] = []
-    for start in range(0, len(receipt_handles), BATCH_SIZE):
-        batch = receipt_handles[start : start + BATCH_SIZE]
+    for start in range(0, len(receipt_handles), SQS_MAX_BATCH):
+        batch = receipt_handles[start : start + SQS_MAX_BATCH]
         response = client.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
             {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": timeout_s}
             for i, handle in enumerate(batch)
@@ -40,6 +40,9 @@ def change_visibility(client: Any, queue_url: str, receipt_handles: list[str], *
 
 
 class VisibilityHeartbeat:
+    """A daemon thread that renews the visibility timeout of the messages it tracks every
+    ``visibility_timeout_s / 3`` seconds (``ChangeMessageVisibilityBatch``, 10 per call).
+    """
     def __init__(self, *, client: Any, queue_url: str, visibility_timeout_s: int) -> None:
         self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
         self.client = client
@@ -53,18 +56,22 @@ class VisibilityHeartbeat:
         self._thread.start()
 
     def track(self, receipt_handle: str) -> None:
+        """Start renewing the message with this receipt handle."""
         with self._lock:
             self._handles.add(receipt_handle)
 
     def tracks(self, receipt_handle: str) -> bool:
+        """Whether the message with this receipt handle is being renewed."""
         with self._lock:
             return receipt_handle in self._handles
 
     def forget(self, receipt_handle: str) -> None:
+        """Stop renewing the message (it was settled); unknown handles are ignored."""
         with self._lock:
             self._handles.discard(receipt_handle)
 
     def stop(self) -> None:
+        """Stop the thread after its current round."""
         self._stopped.set()
 
     def beat(self) -> None:

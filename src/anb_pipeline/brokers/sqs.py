@@ -42,7 +42,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from dramatiq.middleware import CurrentMessage
 from dramatiq_sqs import SQSBroker
-from dramatiq_sqs.broker import MAX_DELAY_SECONDS, MAX_MESSAGE_SIZE_BYTES, MAX_PREFETCH
+from dramatiq_sqs.broker import MAX_DELAY_SECONDS, MAX_MESSAGE_SIZE_BYTES
 from dramatiq_sqs.exceptions import MessageTooLarge
 
 from ..errors import BrokerUnavailable
@@ -50,6 +50,7 @@ from ..events import WorkerBeat
 from ..messages import REASON_OPTION, decode_body
 from ..settings import Settings
 from .heartbeat import VisibilityHeartbeat, change_visibility
+from .limits import SQS_MAX_BATCH
 from .watchdog import ConsumerWatchdog, SlotTable
 
 QUEUE_RETENTION_S = 4 * 86400
@@ -80,6 +81,10 @@ JOIN_POLL_S = 1.0
 
 
 def queue_attributes(settings: Settings, *, dlq_arn: str) -> dict[str, str]:
+    """The SQS attributes of the work queue: retention, long-poll wait, visibility timeout
+    and the redrive policy to ``dlq_arn`` after ``ANB_MAX_RECEIVES`` receives (all strings,
+    as SQS wants them).
+    """
     return {
         "MessageRetentionPeriod": str(QUEUE_RETENTION_S),
         "ReceiveMessageWaitTimeSeconds": str(settings.sqs_wait_time_s),
@@ -91,6 +96,9 @@ def queue_attributes(settings: Settings, *, dlq_arn: str) -> dict[str, str]:
 
 
 def sqs_client(settings: Settings) -> Any:
+    """A boto3 SQS client for the settings' endpoint and region: 3 standard retries, 5 s to
+    connect, and a read timeout of the long poll plus ``SQS_READ_MARGIN_S``.
+    """
     return boto3.client(
         "sqs", endpoint_url=settings.aws_endpoint_url, region_name=settings.aws_region,
         config=Config(retries={"total_max_attempts": SQS_TOTAL_MAX_ATTEMPTS, "mode": "standard"},
@@ -155,6 +163,10 @@ class SafeSQSBroker(SQSBroker):
         return url
 
     def queue_url(self, name: str) -> str:
+        """The URL of the work queue or its DLQ (created on first use, then cached).
+
+        Raises: ``BrokerUnavailable`` when SQS cannot be reached.
+        """
         with self._urls_lock:
             url = self._urls.get(name)
         if url is None:
@@ -165,6 +177,11 @@ class SafeSQSBroker(SQSBroker):
         return url
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 20000) -> dramatiq.Consumer:
+        """A consumer of ``queue_name`` with its own SQS client and at most ``prefetch``
+        (capped at 10, the SQS batch limit) messages held; ``timeout`` is in milliseconds.
+
+        Raises: ``dramatiq.QueueNotFound`` for an undeclared queue.
+        """
         if queue_name not in self.queue_names:
             raise dramatiq.QueueNotFound(queue_name)
         # The consumer gets its own client: its 20-second long polls never hold up a
@@ -211,6 +228,12 @@ class SafeSQSBroker(SQSBroker):
             time.sleep(JOIN_POLL_S)
 
     def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
+        """Send ``message``, delayed ``delay`` milliseconds (capped at SQS's 15 minutes).
+
+        Raises: ``BrokerUnavailable`` when SQS cannot take it (the current message is then
+        given back); ``MessageTooLarge`` when the encoded body is over SQS's message size
+        limit (the current message is dead-lettered: retrying cannot shrink it).
+        """
         delay_s = min((delay or 0) // 1000, MAX_DELAY_SECONDS)
         # Before encoding: middleware may set options (LifecycleEvents carries the run).
         self.emit_before("enqueue", message, delay)
@@ -276,7 +299,7 @@ class SafeSQSConsumer(dramatiq.Consumer):
         self.client = client
         self.queue_url = queue_url
         self.dlq_url = dlq_url
-        self.prefetch = min(prefetch, MAX_PREFETCH)
+        self.prefetch = min(prefetch, SQS_MAX_BATCH)
         self.wait_time_s = wait_time_s
         self.visibility_timeout_s = visibility_timeout_s
         self.take_failed_handoff = take_failed_handoff
@@ -373,6 +396,7 @@ class SafeSQSConsumer(dramatiq.Consumer):
             self._release(message)
 
     def ack(self, message: SQSMessage) -> None:  # type: ignore[override]
+        """Delete the message from the queue (or give it back when its hand-off failed)."""
         if self._gave_back(message):
             return
         self._settle(message, "delete", lambda: self.client.delete_message(
@@ -399,6 +423,9 @@ class SafeSQSConsumer(dramatiq.Consumer):
         return True
 
     def nack(self, message: SQSMessage) -> None:  # type: ignore[override]
+        """Move the message to the DLQ: send it there, then delete it from the queue (or give
+        it back when its hand-off failed).
+        """
         if self._gave_back(message):
             return
 
@@ -410,6 +437,9 @@ class SafeSQSConsumer(dramatiq.Consumer):
         self._settle(message, "dead-letter", dead_letter)
 
     def requeue(self, messages: Iterable[SQSMessage]) -> None:  # type: ignore[override]
+        """Make the messages visible again at once (visibility timeout 0) and free their slots;
+        if SQS refuses, they come back after their visibility timeout.
+        """
         messages = list(messages)
         try:
             change_visibility(self.client, self.queue_url,
@@ -436,6 +466,9 @@ class SafeSQSConsumer(dramatiq.Consumer):
         self.slots.release(receipt_handle)
 
     def close(self) -> None:
+        """Requeue what was received but never handed to a worker, then stop the heartbeat
+        and the watchdog.
+        """
         # Messages received but never handed to a worker go straight back to the queue.
         buffered, self.buffer = list(self.buffer), deque()
         if buffered:
@@ -445,6 +478,9 @@ class SafeSQSConsumer(dramatiq.Consumer):
 
 
 class SQSMessage(dramatiq.MessageProxy):
+    """A received message with its SQS ``receipt_handle`` and ``receive_count`` (the
+    ``ApproximateReceiveCount`` attribute, for the poison limit).
+    """
     def __init__(self, message: dramatiq.Message, receipt_handle: str, receive_count: int) -> None:
         super().__init__(message)
         self.receipt_handle = receipt_handle

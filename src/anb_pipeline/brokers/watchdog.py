@@ -42,32 +42,44 @@ class SlotTable:
         self._lock = threading.Lock()
 
     def take(self, receipt_handle: str) -> None:
+        """Mark a slot held by the message with this receipt handle, from now."""
         with self._lock:
             self._taken_at[receipt_handle] = time.monotonic()
 
     def release(self, receipt_handle: str) -> None:
+        """Free the message's slot; releasing an unknown handle does nothing."""
         with self._lock:
             self._taken_at.pop(receipt_handle, None)
 
     def free(self) -> int:
+        """How many slots are free (never below 0)."""
         with self._lock:
             return max(self.capacity - len(self._taken_at), 0)
 
     def held_longer_than(self, seconds: float) -> list[str]:
+        """The receipt handles held for more than ``seconds`` seconds."""
         cutoff = time.monotonic() - seconds
         with self._lock:
             return [handle for handle, taken in self._taken_at.items() if taken < cutoff]
 
 
 class Watched(Protocol):
+    """What the watchdog watches: a consumer's slots, how to free a leaked one, and its
+    periodic report (a WorkerBeat).
+    """
     slots: SlotTable
 
-    def release_leaked(self, receipt_handle: str) -> None: ...
+    def release_leaked(self, receipt_handle: str) -> None:
+        """Free the slot of a message held past any step's time limit."""
+        ...
 
-    def report(self) -> None: ...
+    def report(self) -> None:
+        """Called on every check: send a sign of life when one is due."""
+        ...
 
 
 def exit_stalled() -> None:
+    """Exit the process at once with ``STALLED_EXIT_CODE`` so its supervisor restarts it."""
     # os._exit, not sys.exit: the stuck thread would keep an orderly exit waiting forever.
     os._exit(STALLED_EXIT_CODE)
 
@@ -102,9 +114,13 @@ class ConsumerWatchdog:
         self._last_poll = time.monotonic()
 
     def stop(self) -> None:
+        """Stop the thread after its current check."""
         self._stopped.set()
 
     def check(self) -> None:
+        """One round: the consumer's report, leaked slots released (logged as errors), and
+        ``on_stall`` when no poll happened for ``stall_after_s`` seconds.
+        """
         self.consumer.report()
         for handle in self.consumer.slots.held_longer_than(self.max_hold_s):
             self.logger.error("A received message was held for over %.0f s and never settled; "

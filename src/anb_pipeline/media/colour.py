@@ -89,10 +89,12 @@ class Colour:
 
     @property
     def hdr(self) -> bool:
+        """Whether the transfer is an HDR one (PQ or HLG)."""
         return self.transfer in HDR_TRANSFERS
 
     @property
     def wide_gamut(self) -> bool:
+        """Whether the primaries are BT.2020."""
         return self.primaries == "bt2020"
 
 

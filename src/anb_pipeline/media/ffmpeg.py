@@ -36,6 +36,7 @@ FILE_FAULTS = (
 
 @functools.lru_cache(maxsize=1)
 def ffmpeg_exe() -> str:
+    """The path of the ffmpeg binary imageio-ffmpeg ships (looked up once)."""
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 

@@ -18,10 +18,12 @@ class ContentBox:
     height: int
 
     def as_list(self) -> list[int]:
+        """``[x, y, width, height]`` in pixels, as the job's meta carries it."""
         return [self.x, self.y, self.width, self.height]
 
     @classmethod
     def from_list(cls, values: list[int]) -> ContentBox:
+        """The box from ``as_list``'s list. Raises: ``TypeError`` unless it has 4 values."""
         return cls(*values)
 
 

@@ -28,6 +28,7 @@ _FILE_FAULTS = (av.error.InvalidDataError, av.error.DecoderNotFoundError,
 
 @dataclasses.dataclass(frozen=True)
 class VideoInfo:
+    """What ``probe`` learns of a file's video stream and container (PyAV)."""
     codec: str
     pix_fmt: str | None
     #: Coded size, before rotation and sample aspect ratio.

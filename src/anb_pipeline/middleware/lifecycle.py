@@ -64,6 +64,7 @@ class LifecycleEvents(Middleware):
 
     def before_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any],
                        delay: int | None) -> None:
+        """Carry the current message's run (``anb_run``) on to the pipeline's next message."""
         # A pipeline's next message was built when the pipeline started: it inherits the
         # run of the message that hands off to it (a redriven run stays that run).
         # The next message carries no job yet (it receives the previous step's result).
@@ -74,6 +75,9 @@ class LifecycleEvents(Middleware):
             message.options[RUN_OPTION] = current.options[RUN_OPTION]
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        """Emit ``step_started``. Raises: ``SinkUnavailable`` when the sink refuses it, so
+        the attempt fails and is retried instead of running unrecorded.
+        """
         step = step_name(message.actor_name)
         if step is None:
             return
@@ -92,6 +96,10 @@ class LifecycleEvents(Middleware):
         self, broker: dramatiq.Broker, message: dramatiq.MessageProxy, *,
         result: Any = None, exception: BaseException | None = None,
     ) -> None:
+        """Emit ``step_finished`` or ``step_failed``, then ``pipeline_done`` or
+        ``pipeline_dead_lettered`` when the pipeline ended; when the sink cannot take the end,
+        the message is given back where the broker can.
+        """
         step = step_name(message.actor_name)
         if step is None:
             return
@@ -141,6 +149,9 @@ class LifecycleEvents(Middleware):
             give_back(message.message_id)
 
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        """Emit ``pipeline_dead_lettered`` for a skipped message that failed (poison, an
+        unknown actor).
+        """
         step = step_name(message.actor_name)
         if step is None:
             return

@@ -14,10 +14,14 @@ from ..messages import attempt_of, job_of, step_name
 
 
 class LogContext(Middleware):
+    """Binds ``video_id``, ``step``, ``message_id`` and ``attempt`` to every log record
+    while a step message is processed (see :mod:`anb_pipeline.logs`).
+    """
     def __init__(self) -> None:
         self._tokens: dict[str, contextvars.Token[Mapping[str, Any]]] = {}
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        """Bind the message's fields for the thread's log records."""
         job = job_of(message)
         self._tokens[message.message_id] = bind(
             video_id=job.get("video_id"), step=step_name(message.actor_name),
@@ -26,9 +30,11 @@ class LogContext(Middleware):
 
     def after_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy, *,
                               result: Any = None, exception: BaseException | None = None) -> None:
+        """Unbind what ``before_process_message`` bound."""
         token = self._tokens.pop(message.message_id, None)
         if token is not None:
             unbind(token)
 
     def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        """Unbind what ``before_process_message`` bound."""
         self.after_process_message(broker, message)

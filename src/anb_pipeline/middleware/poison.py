@@ -19,11 +19,18 @@ from ..messages import REASON_OPTION
 
 
 class PoisonGuard(Middleware):
+    """Dead-letters a message delivered ``max_receives`` times or more (a message that keeps
+    killing its worker) before it runs again; on SQS the receive count is
+    ``ApproximateReceiveCount``.
+    """
     def __init__(self, *, max_receives: int) -> None:
         self.logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
         self.max_receives = max_receives
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        """Fail and skip the message (reason in ``dead_letter_reason``) once its receive count
+        reaches ``max_receives``. Raises: ``SkipMessage`` then.
+        """
         # Only brokers that count deliveries (SQS) set receive_count.
         receive_count = getattr(message, "receive_count", 1)
         if receive_count < self.max_receives:

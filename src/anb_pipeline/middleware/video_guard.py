@@ -21,8 +21,8 @@ import dramatiq
 from dramatiq.middleware import Middleware, SkipMessage
 
 from ..events import EventSink, VideoState, superseded, video_progress
-from ..messages import attempt_of, job_of, position, run_of_message, step_name
-from .lifecycle import SinkUnavailable, describe
+from ..messages import attempt_of, describe, job_of, position, run_of_message, step_name
+from .lifecycle import SinkUnavailable
 
 #: Why a message of a video in that state does nothing.
 SKIP_REASONS = {
@@ -47,6 +47,9 @@ class VideoGuard(Middleware):
         self.steps = steps
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        """Ask the sink for the video's progress. Raises: ``SkipMessage`` for a processed or
+        deleted video, or one that has moved past this delivery; ``SinkUnavailable`` when
+        the sink's lookup fails (the attempt is retried)."""
         step = step_name(message.actor_name)
         video_id = str(job_of(message).get("video_id", ""))
         if step is None or not video_id:

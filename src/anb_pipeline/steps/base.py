@@ -32,6 +32,10 @@ class StepContext:
     workdir: Path
 
     def fetch_input(self, suffix: str = ".bin") -> Path:
+        """Download the step's input to ``<workdir>/input<suffix>`` and return that path.
+
+        Raises: ``ObjectNotFound`` when the input is not stored, ``StorageUnavailable``.
+        """
         path = self.workdir / f"input{suffix}"
         self.storage.get_file(self.job.input_key, path)
         return path
@@ -56,6 +60,10 @@ class StepContext:
         return key
 
     def ffmpeg(self, args: Sequence[str]) -> None:
+        """Run ffmpeg with ``args`` under ``ANB_FFMPEG_TIMEOUT_S``.
+
+        Raises: ``MediaUndecodable``, ``MediaTimeout`` or ``MediaError`` (see ``run_ffmpeg``).
+        """
         run_ffmpeg(args, timeout_s=self.settings.ffmpeg_timeout_s)
 
     def render(self, stages: Sequence[Stage], source: str, info: VideoInfo) -> Job:
@@ -103,7 +111,14 @@ class Step(Protocol):
 
     name: str
 
-    def run(self, ctx: StepContext) -> Job: ...
+    def run(self, ctx: StepContext) -> Job:
+        """Do the step's work on ``ctx.job`` and return the job for the next step.
+
+        Must be idempotent: a redelivered message runs it again with the same input, and it
+        writes the same keys. Raises: ``PermanentMediaError`` for a file no attempt can
+        process (dead-lettered at once), any other exception to be retried.
+        """
+        ...
 
 
 @runtime_checkable
@@ -114,4 +129,8 @@ class FilterStep(Step, Protocol):
     steps handed on (in a fused run, the earlier stages of the same graph).
     """
 
-    def stage(self, ctx: StepContext, info: VideoInfo, meta: dict[str, Any]) -> Stage: ...
+    def stage(self, ctx: StepContext, info: VideoInfo, meta: dict[str, Any]) -> Stage:
+        """The step's part of a filter graph (see ``steps.graph.Stage``); pure: no ffmpeg
+        run, no storage access.
+        """
+        ...

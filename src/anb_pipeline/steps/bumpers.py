@@ -16,12 +16,19 @@ LOGO_WIDTH = 480
 
 
 class BumpersStep:
+    """bumpers: a card with the ANB logo before and after the clip, ``ANB_BUMPER_S``
+    seconds each (SPEC section 3), drawn in the filter graph at the clip's frame rate.
+    """
     name = "bumpers"
 
     def run(self, ctx: StepContext) -> Job:
+        """The bumpers stage alone, one ffmpeg pass (see :meth:`StepContext.run_stage`)."""
         return ctx.run_stage(self)
 
     def stage(self, ctx: StepContext, info: VideoInfo, meta: dict[str, Any]) -> Stage:
+        """The graph that puts the logo cards around the clip; reads ``meta['fps']``
+        (default ``ANB_MAX_FPS``).
+        """
         # The cards are drawn in the graph, not stored: a colour source and the logo.
         fps = int(meta.get("fps", ctx.settings.max_fps))
         card = (f"color=c=black:s={FRAME_WIDTH}x{FRAME_HEIGHT}:r={fps}:"

@@ -12,11 +12,19 @@ from .graph import Stage
 
 
 class FusedStep:
+    """Consecutive filter steps as one actor and one ffmpeg pass; its name is the parts'
+    names joined by ``+`` (``messages.FUSED_SEPARATOR``).
+    """
     def __init__(self, parts: Sequence[FilterStep]) -> None:
         self.parts = list(parts)
         self.name = FUSED_SEPARATOR.join(part.name for part in parts)
 
     def run(self, ctx: StepContext) -> Job:
+        """Probe the input once, compose every part's stage and render them in one pass.
+
+        Raises: what a part's stage or the render raises; an exception from building a part's
+        stage is marked with that part (``messages.FAILED_STEP_ATTRIBUTE``).
+        """
         source = ctx.input_source()
         info = probe(source)
         meta = dict(ctx.job.meta)

@@ -19,18 +19,25 @@ class StepRegistry:
         self._steps: dict[str, Step] = {}
 
     def register(self, step: Step) -> Step:
+        """Add ``step`` under its name (replacing a step of that name); returns it."""
         self._steps[step.name] = step
         return step
 
     def get(self, name: str) -> Step:
+        """The step named ``name``, loading its entry point on first use.
+
+        Raises: ``StepNotFound`` when neither registered nor an entry point.
+        """
         if name not in self._steps:
             self._load_entry_point(name)
         return self._steps[name]
 
     def resolve(self, names: tuple[str, ...]) -> list[Step]:
+        """The steps named in ``names``, in that order. Raises: ``StepNotFound``."""
         return [self.get(name) for name in names]
 
     def available(self) -> list[str]:
+        """Every step name that ``get`` can resolve, sorted."""
         names = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
         return sorted(names | set(self._steps))
 

@@ -12,12 +12,17 @@ from .graph import Stage
 
 
 class ResizeStep:
+    """resize: fit the picture into 1280x720 on black with square pixels, the frame rate
+    capped at ``ANB_MAX_FPS`` (SPEC section 3).
+    """
     name = "resize"
 
     def run(self, ctx: StepContext) -> Job:
+        """The resize stage alone, one ffmpeg pass."""
         return ctx.run_stage(self)
 
     def stage(self, ctx: StepContext, info: VideoInfo, meta: dict[str, Any]) -> Stage:
+        """The scale-and-pad graph; hands on ``fps`` and ``content_box`` in the job's meta."""
         box = fit_box(*info.display_size)
         fps = min(round(info.fps), ctx.settings.max_fps) if info.fps >= 1 else ctx.settings.max_fps
         graph = (

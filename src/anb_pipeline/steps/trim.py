@@ -11,9 +11,15 @@ from .graph import Stage
 
 
 class TrimStep:
+    """trim: keep the first ``ANB_MAX_CONTENT_S`` seconds (30 s, SPEC section 3)."""
     name = "trim"
 
     def run(self, ctx: StepContext) -> Job:
+        """Alone, a stream copy of the video stream cut at ``ANB_MAX_CONTENT_S`` (to Matroska);
+        a decode instead when an MP4 edit list hides lead-in frames.
+
+        Raises: ``ObjectNotFound``, and what ``probe`` and ``run_ffmpeg`` raise.
+        """
         source = ctx.input_source()
         info = probe(source)
         if info.hidden_lead_in:
@@ -29,6 +35,7 @@ class TrimStep:
         return ctx.job.advance(input_key=ctx.store_output(trimmed, "mkv"))
 
     def stage(self, ctx: StepContext, info: VideoInfo, meta: dict[str, Any]) -> Stage:
+        """Fused, an input option (``-t``): ffmpeg stops reading the source at the limit."""
         # Fused, an input-side limit: ffmpeg stops reading the source after it.
         return Stage(graph="{src}null{out}",
                      source_options=("-t", f"{ctx.settings.max_content_s:g}"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import layout
 from ..errors import ObjectNotFound
 from ..job import Job
 from ..media import probe
@@ -12,10 +13,20 @@ from .base import POSTER_ENCODE, POSTER_OFFSET_S, StepContext
 
 
 class UploadStep:
+    """upload: publish the clip and its poster at their ``processed/`` keys, then delete
+    the video's intermediates.
+    """
     name = "upload"
 
     def run(self, ctx: StepContext) -> Job:
-        output_key, poster_key = ctx.job.output_key("mp4"), ctx.job.output_key("jpg")
+        """Copy the last artifact to ``processed/<id>.mp4``, publish the poster to
+        ``processed/<id>.jpg``, delete ``work/<id>/``; returns the job with ``output_key`` and
+        ``poster_key`` in its meta.
+
+        Raises: ``ObjectNotFound`` when the input is gone and the outputs are not both there
+        (a redelivery after a completed upload finds them and returns the same job).
+        """
+        output_key, poster_key = layout.clip_key(ctx.job.video_id), layout.poster_key(ctx.job.video_id)
         try:
             final = ctx.input_source()
         except ObjectNotFound:

@@ -17,12 +17,17 @@ MARGIN_SHARE = 0.03
 
 
 class WatermarkStep:
+    """watermark: the ANB mark in a corner of the picture (SPEC section 3), placed inside
+    the content box so it never sits on the letterbox.
+    """
     name = "watermark"
 
     def run(self, ctx: StepContext) -> Job:
+        """The watermark stage alone, one ffmpeg pass."""
         return ctx.run_stage(self)
 
     def stage(self, ctx: StepContext, info: VideoInfo, meta: dict[str, Any]) -> Stage:
+        """The overlay graph; reads ``meta['content_box']`` (default: the whole frame)."""
         box = ContentBox.from_list(meta.get("content_box", [0, 0, FRAME_WIDTH, FRAME_HEIGHT]))
         mark_width = max(16, int(box.width * MARK_WIDTH_SHARE) // 2 * 2)
         margin = max(4, int(min(box.width, box.height) * MARGIN_SHARE))

@@ -15,6 +15,11 @@ __all__ = ["MAX_PARTS", "MIN_PART_BYTES", "LocalStorage", "S3Storage", "Storage"
 
 
 def open_storage(settings: Settings) -> Storage:
+    """The storage ``ANB_STORAGE_URL`` names: ``file:///dir`` or ``s3://bucket/prefix``.
+
+    Raises: ``ConfigurationError`` for another scheme, a ``file://`` URL without a
+    directory or an ``s3://`` URL without a bucket.
+    """
     url = urlparse(settings.storage_url)
     if url.scheme == "file":
         path = url.netloc + url.path

@@ -30,15 +30,31 @@ class Storage(Protocol):
     half-written one. That is what makes a redelivered step safe to redo.
     """
 
-    def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> None: ...
+    def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+        """Store the file at ``path`` under ``key``, atomically.
+
+        Raises: ``StorageError`` for a key the code would not build, ``StorageUnavailable``
+        when the storage cannot be written.
+        """
+        ...
 
     def put_stream(self, key: str, stream: BinaryIO, *, content_type: str | None = None) -> int:
         """Copy ``stream`` to ``key`` in chunks; returns the bytes written."""
         ...
 
-    def get_file(self, key: str, path: Path) -> None: ...
+    def get_file(self, key: str, path: Path) -> None:
+        """Copy the object at ``key`` to the local file ``path``.
 
-    def open_read(self, key: str) -> BinaryIO: ...
+        Raises: ``ObjectNotFound`` when there is no such object.
+        """
+        ...
+
+    def open_read(self, key: str) -> BinaryIO:
+        """A binary file object reading the object at ``key``; the caller closes it.
+
+        Raises: ``ObjectNotFound`` when there is no such object.
+        """
+        ...
 
     def read_url(self, key: str, *, expires_s: int) -> str:
         """Where ffmpeg can read the object in place: a local path or a presigned URL.
@@ -52,9 +68,13 @@ class Storage(Protocol):
         """Copy within the storage (server-side on S3), atomically."""
         ...
 
-    def exists(self, key: str) -> bool: ...
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored under ``key``."""
+        ...
 
-    def size(self, key: str) -> int: ...
+    def size(self, key: str) -> int:
+        """The object's size in bytes. Raises: ``ObjectNotFound`` when there is none."""
+        ...
 
     def delete(self, key: str) -> None:
         """Delete one object; deleting a missing object is not an error."""
@@ -64,7 +84,9 @@ class Storage(Protocol):
         """Delete every object under ``prefix``; returns how many were deleted."""
         ...
 
-    def list(self, prefix: str) -> list[str]: ...
+    def list(self, prefix: str) -> list[str]:
+        """The keys under ``prefix`` (relative to the storage's root), sorted."""
+        ...
 
     def start_multipart(self, key: str, *, content_type: str | None = None) -> str:
         """Begin an object written part by part; returns the id that names its parts.

@@ -20,6 +20,9 @@ _MULTIPART_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class LocalStorage:
+    """The :class:`Storage` on a local directory (``file://`` URLs): one file per key
+    below ``root``; writes go to a temporary file first and are renamed into place.
+    """
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
 
@@ -31,10 +34,14 @@ class LocalStorage:
         return path
 
     def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+        """See :meth:`Storage.put_file`."""
         with open(path, "rb") as stream:
             self.put_stream(key, stream)
 
     def put_stream(self, key: str, stream: BinaryIO, *, content_type: str | None = None) -> int:
+        """See :meth:`Storage.put_stream`. Raises: ``StorageUnavailable`` on an OS error
+        (a full or unwritable disk).
+        """
         target = self._path(key)
         try:
             return self._write_atomically(target, stream)
@@ -59,46 +66,58 @@ class LocalStorage:
         return written
 
     def get_file(self, key: str, path: Path) -> None:
+        """See :meth:`Storage.get_file`."""
         source = self._path(key)
         if not source.is_file():
             raise ObjectNotFound(key)
         shutil.copyfile(source, path)
 
     def open_read(self, key: str) -> BinaryIO:
+        """See :meth:`Storage.open_read`."""
         try:
             return open(self._path(key), "rb")
         except FileNotFoundError as exc:
             raise ObjectNotFound(key) from exc
 
     def read_url(self, key: str, *, expires_s: int) -> str:
+        """The object's local path (ffmpeg reads it in place); ``expires_s`` does not apply.
+
+        Raises: ``ObjectNotFound`` when there is no such object.
+        """
         path = self._path(key)
         if not path.is_file():
             raise ObjectNotFound(key)
         return str(path)
 
     def copy(self, source_key: str, target_key: str, *, content_type: str | None = None) -> None:
+        """See :meth:`Storage.copy`."""
         with self.open_read(source_key) as stream:
             self.put_stream(target_key, stream)
 
     def exists(self, key: str) -> bool:
+        """See :meth:`Storage.exists`."""
         return self._path(key).is_file()
 
     def size(self, key: str) -> int:
+        """See :meth:`Storage.size`."""
         try:
             return self._path(key).stat().st_size
         except FileNotFoundError as exc:
             raise ObjectNotFound(key) from exc
 
     def delete(self, key: str) -> None:
+        """See :meth:`Storage.delete`."""
         self._path(key).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> int:
+        """See :meth:`Storage.delete_prefix`."""
         keys = self.list(prefix)
         for key in keys:
             self.delete(key)
         return len(keys)
 
     def list(self, prefix: str) -> list[str]:
+        """See :meth:`Storage.list`."""
         if not self.root.is_dir():
             return []
         keys = (
@@ -115,10 +134,13 @@ class LocalStorage:
         return self._path(key).with_name(f".part-{multipart_id}-{part_number:05d}")
 
     def start_multipart(self, key: str, *, content_type: str | None = None) -> str:
+        """See :meth:`Storage.start_multipart`; the id is a random hex string."""
         self._path(key).parent.mkdir(parents=True, exist_ok=True)
         return uuid.uuid4().hex
 
     def put_part(self, key: str, *, multipart_id: str, part_number: int, path: Path) -> str:
+        """See :meth:`Storage.put_part`; the part is a hidden ``.part-<id>-<n>`` file beside
+        ``key``, written atomically. Raises: StorageError when it cannot be written."""
         target = self._part_path(key, multipart_id=multipart_id, part_number=part_number)
         try:
             with open(path, "rb") as stream:
@@ -130,6 +152,8 @@ class LocalStorage:
     def finish_multipart(
         self, key: str, *, multipart_id: str, parts: Sequence[tuple[int, str]]
     ) -> None:
+        """See :meth:`Storage.finish_multipart`: the parts are appended to the first, which
+        is then renamed to ``key``."""
         paths = [self._part_path(key, multipart_id=multipart_id, part_number=number)
                  for number, _ in parts]
         if not paths:
@@ -150,14 +174,17 @@ class LocalStorage:
             path.unlink(missing_ok=True)
 
     def abort_multipart(self, key: str, *, multipart_id: str) -> None:
+        """See :meth:`Storage.abort_multipart`: removes the part files."""
         first = self._part_path(key, multipart_id=multipart_id, part_number=1)
         for path in first.parent.glob(f".part-{multipart_id}-*"):
             path.unlink(missing_ok=True)
 
     def presigned_url(self, key: str, *, expires_s: int) -> str | None:
+        """Always None: the web tier serves local objects itself, through signed URLs."""
         return None
 
     def check(self) -> None:
+        """Raise ``StorageUnavailable`` when the root directory cannot be created or written."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=self.root, prefix=".part-check-"):

@@ -30,6 +30,11 @@ def _translate(exc: Exception, key: str) -> StorageError:
 
 
 class S3Storage:
+    """The :class:`Storage` on an S3 bucket (``s3://bucket/prefix`` URLs), through one
+    thread-safe boto3 client; ``endpoint_url`` points at an emulator (moto) or is None for AWS.
+    Every S3 or botocore error becomes ``ObjectNotFound`` (404/NoSuchKey) or
+    ``StorageUnavailable``.
+    """
     def __init__(
         self, *, bucket: str, prefix: str, endpoint_url: str | None, region: str
     ) -> None:
@@ -53,11 +58,15 @@ class S3Storage:
             raise _translate(exc, key) from exc
 
     def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
+        """See :meth:`Storage.put_file` (a multipart upload for large files: S3 writes an
+        object whole or not at all).
+        """
         extra = {"ContentType": content_type} if content_type else None
         self._call(key, "upload_file", Filename=str(path), Bucket=self.bucket,
                    Key=self._key(key), ExtraArgs=extra, Config=TRANSFER)
 
     def put_stream(self, key: str, stream: BinaryIO, *, content_type: str | None = None) -> int:
+        """See :meth:`Storage.put_stream`."""
         counter = _CountingReader(stream)
         extra = {"ContentType": content_type} if content_type else None
         self._call(key, "upload_fileobj", Fileobj=counter, Bucket=self.bucket,
@@ -65,20 +74,27 @@ class S3Storage:
         return counter.count
 
     def get_file(self, key: str, path: Path) -> None:
+        """See :meth:`Storage.get_file`."""
         self._call(key, "download_file", Bucket=self.bucket, Key=self._key(key),
                    Filename=str(path), Config=TRANSFER)
 
     def open_read(self, key: str) -> BinaryIO:
+        """See :meth:`Storage.open_read` (the response body, streamed)."""
         response = self._call(key, "get_object", Bucket=self.bucket, Key=self._key(key))
         return response["Body"]
 
     def read_url(self, key: str, *, expires_s: int) -> str:
+        """A presigned GET URL valid ``expires_s`` seconds, after checking the object exists.
+
+        Raises: ``ObjectNotFound`` when there is no such object.
+        """
         self.size(key)  # ObjectNotFound now, not an HTTP 404 inside ffmpeg later
         url = self.presigned_url(key, expires_s=expires_s)
         assert url is not None
         return url
 
     def copy(self, source_key: str, target_key: str, *, content_type: str | None = None) -> None:
+        """See :meth:`Storage.copy` (server-side: the bytes never leave S3)."""
         extra = {"ContentType": content_type, "MetadataDirective": "REPLACE"} if content_type else None
         self._call(source_key, "copy", CopySource={"Bucket": self.bucket,
                                                    "Key": self._key(source_key)},
@@ -86,6 +102,7 @@ class S3Storage:
                    Config=TRANSFER)
 
     def exists(self, key: str) -> bool:
+        """See :meth:`Storage.exists` (a HEAD request; 404 means no)."""
         try:
             self.size(key)
         except ObjectNotFound:
@@ -93,13 +110,17 @@ class S3Storage:
         return True
 
     def size(self, key: str) -> int:
+        """See :meth:`Storage.size` (the HEAD request's ContentLength)."""
         head = self._call(key, "head_object", Bucket=self.bucket, Key=self._key(key))
         return int(head["ContentLength"])
 
     def delete(self, key: str) -> None:
+        """See :meth:`Storage.delete`."""
         self._call(key, "delete_object", Bucket=self.bucket, Key=self._key(key))
 
     def delete_prefix(self, prefix: str) -> int:
+        """See :meth:`Storage.delete_prefix` (listed, then deleted 1000 keys per DeleteObjects
+        call, its limit)."""
         keys = self.list(prefix)
         for start in range(0, len(keys), 1000):
             batch = [{"Key": self.prefix + key} for key in keys[start : start + 1000]]
@@ -107,6 +128,7 @@ class S3Storage:
         return len(keys)
 
     def list(self, prefix: str) -> list[str]:
+        """See :meth:`Storage.list`."""
         paginator = self.client.get_paginator("list_objects_v2")
         keys: list[str] = []
         try:
@@ -117,12 +139,15 @@ class S3Storage:
         return sorted(keys)
 
     def start_multipart(self, key: str, *, content_type: str | None = None) -> str:
+        """S3's CreateMultipartUpload; returns its UploadId. Raises: StorageUnavailable."""
         extra = {"ContentType": content_type} if content_type else {}
         answer = self._call(key, "create_multipart_upload", Bucket=self.bucket,
                             Key=self._key(key), **extra)
         return str(answer["UploadId"])
 
     def put_part(self, key: str, *, multipart_id: str, part_number: int, path: Path) -> str:
+        """S3's UploadPart (parts of 5 MiB to 5 GiB but the last, numbers 1 to 10,000);
+        returns the part's ETag. Raises: StorageUnavailable, StorageError."""
         with open(path, "rb") as body:
             answer = self._call(key, "upload_part", Bucket=self.bucket, Key=self._key(key),
                                 UploadId=multipart_id, PartNumber=part_number, Body=body)
@@ -131,12 +156,16 @@ class S3Storage:
     def finish_multipart(
         self, key: str, *, multipart_id: str, parts: Sequence[tuple[int, str]]
     ) -> None:
+        """S3's CompleteMultipartUpload with ``parts`` (number, ETag). Raises:
+        StorageUnavailable, StorageError (a part too small, an unknown upload)."""
         self._call(key, "complete_multipart_upload", Bucket=self.bucket, Key=self._key(key),
                    UploadId=multipart_id,
                    MultipartUpload={"Parts": [{"PartNumber": number, "ETag": tag}
                                               for number, tag in parts]})
 
     def abort_multipart(self, key: str, *, multipart_id: str) -> None:
+        """S3's AbortMultipartUpload; an unknown upload (already finished or aborted) is
+        not an error."""
         try:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._key(key),
                                                UploadId=multipart_id)
@@ -147,12 +176,14 @@ class S3Storage:
             raise _translate(exc, key) from exc
 
     def presigned_url(self, key: str, *, expires_s: int) -> str | None:
+        """A presigned GET URL valid ``expires_s`` seconds (S3 allows at most 7 days)."""
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)},
             ExpiresIn=expires_s,
         )
 
     def check(self) -> None:
+        """Raise ``StorageUnavailable`` when the bucket cannot be reached (a HEAD bucket call)."""
         self._call("", "head_bucket", Bucket=self.bucket)
 
     def ensure_bucket(self) -> None:

@@ -22,6 +22,7 @@ from anb_pipeline import BrokerUnavailable, StorageError
 
 from ..models import User
 from ..state import services
+from ..statuses import FINAL_VIDEO_STATUSES, VideoStatus
 from .session import CSRF_FIELD, keep_cookies, page_session
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def word_breaks(text: str) -> markupsafe.Markup:
 
 
 ENVIRONMENT.filters["word_breaks"] = word_breaks
+ENVIRONMENT.globals.update(VideoStatus=VideoStatus, FINAL_VIDEO_STATUSES=FINAL_VIDEO_STATUSES)
 #: Scripts and styles come from /static only: an injected inline script would not run.
 #: Media may be presigned S3 URLs on another origin, hence the wider img/media sources.
 SECURITY_HEADERS = {
