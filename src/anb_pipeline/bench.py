@@ -334,24 +334,6 @@ def write_doc(path: Path, report: str, *, section: str = "pipeline-bench") -> No
     path.write_text(f"{before}{start}\n{report}{end}{after}")
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    bench = subparsers.add_parser("bench", help="benchmarks")
-    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
-    pipeline = bench_sub.add_parser("pipeline", help="pipeline vs one ffmpeg pass")
-    pipeline.add_argument("--seconds", type=float, default=60)
-    pipeline.add_argument("--width", type=int, default=1920)
-    pipeline.add_argument("--height", type=int, default=1080)
-    pipeline.add_argument("--fps", type=int, default=30)
-    pipeline.add_argument("--rounds", type=int, default=3,
-                          help="runs of each variant, interleaved; the table shows medians")
-    pipeline.add_argument("--no-moviepy", dest="moviepy", action="store_false",
-                          help="skip the MoviePy run (it is skipped anyway if not installed)")
-    pipeline.add_argument("--hdr", action="store_true",
-                          help="an HDR10 (PQ) input; the reference converts it to SDR by hand")
-    pipeline.add_argument("--write-doc", type=Path, help="update this markdown file")
-    pipeline.set_defaults(handler=bench_pipeline)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="one benchmark run (internal)")
     parser.add_argument("--child", dest="variant", choices=VARIANTS, required=True)
