@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from anb_pipeline import ObjectNotFound, Settings, StorageError, open_storage
-from anb_pipeline.storage import S3Storage
+from anb_pipeline.storage import LocalStorage, S3Storage
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -37,6 +37,8 @@ def test_put_get_list_delete(storage, tmp_path: Path) -> None:
     assert (tmp_path / "copy").read_bytes() == b"b" * 10
     assert storage.delete_prefix("work/v1/") == 2
     assert storage.list("") == ["processed/v1.mp4"]
+    if isinstance(storage, LocalStorage):  # no empty work/<id>/ directory is left behind
+        assert list((storage.root / "work").iterdir()) == []
     storage.delete("processed/v1.mp4")
     storage.delete("processed/v1.mp4")  # deleting twice is not an error
     assert not storage.exists("processed/v1.mp4")
