@@ -50,11 +50,13 @@ def read_local_stack(data_dir: Path) -> dict[str, Any] | None:
     Raises:
         ConfigurationError: the file is left over from an ``anb up`` that no longer runs.
     """
+    import psutil  # only here: the CLI imports this module on every command
+
     path = stack_file(data_dir)
     if not path.is_file():
         return None
     stack: dict[str, Any] = json.loads(path.read_text())
-    if not _running(int(stack["pid"])):
+    if not psutil.pid_exists(int(stack["pid"])):
         raise ConfigurationError(
             f"{path} is left from an `anb up` that is no longer running; start it again "
             f"with `anb up --data-dir {data_dir}`, or export ANB_BROKER_URL and friends")
@@ -74,12 +76,3 @@ def use_local_stack(data_dir: Path, environ: MutableMapping[str, str] | None = N
         target.setdefault(name, value)
     return True
 
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
