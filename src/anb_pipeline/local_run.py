@@ -17,11 +17,9 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import dramatiq
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from .errors import MediaError
 from .events import CallbackSink, FanoutSink, PipelineEvent, load_sink
@@ -30,9 +28,12 @@ from .messages import FUSED_SEPARATOR
 from .pipeline import MediaPipeline
 from .settings import Settings
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
 LOCAL_VIDEO_ID = "local"
 #: The worker's consumer wakes this often (milliseconds) to notice it is being stopped.
-WORKER_POLL_MS = 100
+WORKER_POLL_MS = 50
 #: How long the stopping worker may take (milliseconds); it has nothing left to do.
 WORKER_STOP_MS = 1000
 FINAL_KINDS = ("pipeline_done", "pipeline_dead_lettered")
@@ -52,7 +53,16 @@ class StepReport:
         self.failure: str | None = None
         self.finished = threading.Event()
         self.progress: Progress | None = None
-        if live:
+        if live:  # rich only then: off a terminal its import is start-up time for nothing
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
             self.progress = Progress(
                 TextColumn("{task.description:<40}"), BarColumn(), TaskProgressColumn(),
                 TimeElapsedColumn(), console=Console(file=stream), transient=False)
