@@ -24,14 +24,15 @@ STOP_BUDGET_S = 30  # SPEC section 6: every child stopped within 30 s
 
 
 class Up:
-    def __init__(self, data_dir: Path, *, workers: int = 1) -> None:
+    def __init__(self, data_dir: Path, *, workers: int = 1, web_workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir.parent / f"up-{self.port}.log"
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "anb_pipeline.cli", "up", "--port", str(self.port),
-             "--workers", str(workers), "--data-dir", str(data_dir)],
+             "--workers", str(workers), "--web-workers", str(web_workers),
+             "--data-dir", str(data_dir)],
             env=clean_env(), stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 90
@@ -197,3 +198,16 @@ def test_the_banner_says_where_things_are_and_the_operator_commands_find_the_sta
     assert not (tmp_path / ".anb" / "stack.json").exists()
     stale = anb("status", cwd=tmp_path)
     assert stale.returncode != 0 and "Traceback" not in stale.stderr
+
+
+def test_children_stop_when_anb_up_is_killed(tmp_path: Path) -> None:
+    up = Up(tmp_path / "data", web_workers=1)
+    children = up.descendants()
+    assert len(children) >= 3, "web, worker and the worker's process"
+    up.process.kill()  # no chance to stop anything itself: the kernel tells the children
+    up.process.wait()
+    deadline = time.monotonic() + STOP_BUDGET_S
+    while (left := [pid for pid in children if alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    up.log.close()
+    assert left == [], up.log_path.read_text()
