@@ -24,16 +24,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from anb_pipeline import MediaPipeline, Settings
+from anb_pipeline import ConfigurationError, MediaPipeline, Settings
 from anb_pipeline.emulator import EMULATOR_CREDENTIALS, start_emulator
 from anb_pipeline.lifeline import PARENT_PID_ENV
 from anb_pipeline.local_stack import stack_file, write_local_stack
 from anb_pipeline.storage import S3Storage
 
+from .snapshot import restore_bucket, snapshot_bucket
+
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
-
-from .snapshot import restore_bucket, snapshot_bucket
 
 #: The whole stop, children included, must fit in 30 s; this leaves room for the snapshot.
 CHILD_STOP_GRACE_S = 20
@@ -184,6 +184,8 @@ def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
 def run_up(args: argparse.Namespace) -> int:
     from .reconcile import reconcile
 
+    if args.web_workers < 1:
+        raise ConfigurationError("--web-workers must be 1 or more")
     stack = Stack(args)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stack.stopping.set())
