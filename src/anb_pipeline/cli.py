@@ -24,7 +24,7 @@ from .settings import Settings
 
 COMMANDS_GROUP = "anb_pipeline.commands"
 #: Loggers whose per-request or per-message lines drown out what matters, unless ``-v``.
-CHATTY_LOGGERS = ("httpx", "werkzeug", "botocore", "urllib3")
+CHATTY_LOGGERS = ("httpx", "werkzeug", "botocore", "urllib3", "alembic.runtime.plugins")
 
 
 def build_parser() -> argparse.ArgumentParser:
