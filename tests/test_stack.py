@@ -196,8 +196,9 @@ def test_the_banner_says_where_things_are_and_the_operator_commands_find_the_sta
     finally:
         up.stop()
     assert not (tmp_path / ".anb" / "stack.json").exists()
-    stale = anb("status", cwd=tmp_path)
-    assert stale.returncode != 0 and "Traceback" not in stale.stderr
+    stopped = anb("status", cwd=tmp_path)
+    assert stopped.returncode == 2 and "Traceback" not in stopped.stderr
+    assert "no `anb up` is running with data directory .anb" in stopped.stderr
 
 
 def test_children_stop_when_anb_up_is_killed(tmp_path: Path) -> None:

@@ -56,13 +56,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:
         for chatty in CHATTY_LOGGERS:
             logging.getLogger(chatty).setLevel(logging.WARNING)
+    stack_dir = getattr(args, "stack_data_dir", None)
+    #: An operator command with neither a running ``anb up`` nor exported settings.
+    unconfigured = False
     try:
-        if getattr(args, "stack_data_dir", None) is not None:
-            use_local_stack(args.stack_data_dir)
+        if stack_dir is not None:
+            unconfigured = not use_local_stack(stack_dir) and "ANB_BROKER_URL" not in os.environ
         configure_logging(Settings.from_env())
         return int(args.handler(args) or 0)
     except AnbError as exc:
         print(f"anb: error: {exc}", file=sys.stderr)
+        if unconfigured:
+            print(f"anb: no `anb up` is running with data directory {stack_dir} and "
+                  "ANB_BROKER_URL is not set: start `anb up`, pass its --data-dir, or export "
+                  "the ANB_* settings of the deployment", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
