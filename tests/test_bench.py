@@ -35,9 +35,10 @@ def test_the_command_runs_every_variant_and_checks_the_invariants(
                  "--rounds", "1", "--no-moviepy"])
     report = capsys.readouterr().out
     assert code == 0, report
-    for variant in ("reference", "stepwise", "fused"):
+    for variant in ("reference", "stepwise", "fused", "process"):
         assert f"| {variant} |" in report
-    assert report.count("| pass |") == 3
+    assert report.count("| pass |") == 4
+    assert "| anb process − fused (start-up, shut-down) | " in report
 
 
 def test_rounds_below_one_is_a_clear_error() -> None:

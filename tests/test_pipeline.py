@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -164,16 +167,63 @@ def test_a_standalone_step_breaks_the_fusion(tmp_path: Path) -> None:
         "bumpers", "trim+resize", "upload", "watermark"]
 
 
+def anb_process(source: Path, output: Path, *options: str,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "anb_pipeline.cli", *options, "process",
+                           str(source), "-o", str(output)], capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
 @pytest.mark.media
-def test_anb_process_runs_the_pipeline_on_a_local_file_with_a_progress_bar(tmp_path: Path) -> None:
+def test_anb_process_prints_one_line_per_step_off_a_terminal_and_no_logs(tmp_path: Path) -> None:
     source = make_video(tmp_path / "in.mp4", width=640, height=480)
     output = tmp_path / "out" / "clip.mp4"
-    done = subprocess.run([sys.executable, "-m", "anb_pipeline.cli", "process", str(source),
-                           "-o", str(output)], capture_output=True, text=True, timeout=300)
+    done = anb_process(source, output)
     assert done.returncode == 0, done.stderr
-    assert f"wrote {output}" in done.stdout
-    assert "5/5 upload" in done.stderr and "pipeline_done" in done.stderr
+    assert done.stdout == f"wrote {output}\n"
+    assert done.stderr.splitlines() == [
+        *(f"[{n}/5] {step}: done in {seconds} s" for n, step, seconds in zip(
+            range(1, 6), ("trim", "resize", "watermark", "bumpers", "upload"),
+            re.findall(r"done in (\d+\.\d) s", done.stderr), strict=True)),
+        "[5/5] done"]
     assert clip_problems(output, settings=Settings(), source_duration_s=2) == []
+    # -v brings the logs back, the workers' included.
+    verbose = anb_process(source, tmp_path / "verbose.mp4", "-v")
+    assert verbose.returncode == 0 and " INFO anb_pipeline" in verbose.stderr, verbose.stderr
+
+
+@pytest.mark.media
+def test_anb_process_on_a_terminal_draws_one_progress_display(tmp_path: Path) -> None:
+    source = make_video(tmp_path / "in.mp4")
+    controller, terminal = os.openpty()
+    child = subprocess.Popen([sys.executable, "-m", "anb_pipeline.cli", "process", str(source),
+                              "-o", str(tmp_path / "out.mp4")],
+                             stdout=subprocess.PIPE, stderr=terminal, text=True)
+    os.close(terminal)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once the child has closed the terminal
+        while chunk := os.read(controller, 65536):
+            shown += chunk
+    os.close(controller)
+    assert child.wait(timeout=300) == 0
+    screen = shown.decode()
+    assert "100%" in screen and "done" in screen, screen
+    assert "[5/5]" not in screen and " INFO " not in screen, screen
+
+
+@pytest.mark.media
+def test_anb_process_on_a_failing_input_exits_with_one_readable_error(tmp_path: Path) -> None:
+    source = make_video(tmp_path / "in.mp4")
+    # The watermark is not an image: the ffmpeg pass fails for good.
+    broken = {**os.environ, "ANB_WATERMARK_PATH": str(source.with_name("mark.png")),
+              "ANB_MAX_ATTEMPTS": "2"}
+    source.with_name("mark.png").write_text("not a picture")
+    done = anb_process(source, tmp_path / "out.mp4", env=broken)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and " ERROR " not in done.stderr, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(r"anb: error: step \w+ failed: MediaUndecodable: .+", last), last
+    assert not (tmp_path / "out.mp4").exists()
 
 
 def test_anb_process_explains_a_missing_input(tmp_path: Path) -> None:

@@ -38,6 +38,8 @@ def test_put_get_list_delete(storage, tmp_path: Path) -> None:
     assert (tmp_path / "copy").read_bytes() == b"b" * 10
     assert storage.delete_prefix("work/v1/") == 2
     assert storage.list("") == ["processed/v1.mp4"]
+    if isinstance(storage, LocalStorage):  # no empty work/<id>/ directory is left behind
+        assert list((storage.root / "work").iterdir()) == []
     storage.delete("processed/v1.mp4")
     storage.delete("processed/v1.mp4")  # deleting twice is not an error
     assert not storage.exists("processed/v1.mp4")

@@ -1,5 +1,10 @@
 """ANB pipeline: a pluggable task-queue framework for media pipelines on Dramatiq."""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from . import layout
 from .errors import (
     AnbError,
@@ -17,19 +22,35 @@ from .errors import (
 )
 from .events import EventSink, PipelineEvent, VideoState, WorkerBeat, event_order, run_of
 from .job import Job
-from .media import VideoInfo, probe
-from .pipeline import MediaPipeline
 from .settings import Settings, env_values
-from .steps import Step, StepContext, StepRegistry
-from .storage import (
-    MAX_PARTS,
-    MIN_PART_BYTES,
-    LocalStorage,
-    S3Storage,
-    Storage,
-    check_key,
-    open_storage,
-)
+from .storage import MAX_PARTS, MIN_PART_BYTES, LocalStorage, Storage, check_key, open_storage
+
+if TYPE_CHECKING:
+    from .media import VideoInfo, probe
+    from .pipeline import MediaPipeline
+    from .steps import Step, StepContext, StepRegistry
+    from .storage import S3Storage
+
+#: Names whose modules import Dramatiq, boto3 or PyAV: loaded on first use, so that light
+#: users of the package (the ``anb`` command's argument parsing) stay fast.
+_LAZY = {
+    "MediaPipeline": ".pipeline",
+    "S3Storage": ".storage",
+    "Step": ".steps",
+    "StepContext": ".steps",
+    "StepRegistry": ".steps",
+    "VideoInfo": ".media",
+    "probe": ".media",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AnbError",

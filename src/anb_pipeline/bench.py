@@ -5,7 +5,12 @@ Runs, one after another on the same generated input:
 - reference: one hand-written ffmpeg command doing the whole job in one pass;
 - stepwise: the pipeline through SQS and S3 (local emulator), one actor per step;
 - fused: the same, with the filter steps fused into one actor;
+- process: ``anb process`` on the file, the whole command timed from outside (start-up,
+  the fused pipeline on the stub broker, copying the output, exit);
 - moviepy (when MoviePy is installed): the job the way the original system did it.
+
+The report adds a row for the overhead of ``anb process`` over the fused run: the median
+of each round's difference in wall seconds.
 
 Each run is a child process. Its wall and CPU seconds cover the job itself (for the
 pipeline: from enqueue to ``pipeline_done``), ffmpeg children included; peak RSS is the
@@ -41,7 +46,7 @@ from .media.invariants import clip_problems
 from .procs import TreeRssPeak, cpu_model
 from .settings import Settings
 
-VARIANTS = ("reference", "stepwise", "fused", "moviepy")
+VARIANTS = ("reference", "stepwise", "fused", "process", "moviepy")
 RUN_TIMEOUT_S = 1800
 #: The id of the one video a pipeline run processes.
 BENCH_VIDEO_ID = "bench"
@@ -244,9 +249,32 @@ def child_main(args: argparse.Namespace) -> None:
     print(json.dumps({"wall_s": window.wall_s, "cpu_s": window.cpu_s}))
 
 
+def measure_process(*, source: Path, output: Path, env: dict[str, str]) -> tuple[float, float, int]:
+    """``anb process`` as a user runs it: (wall s, CPU s, peak RSS KiB) of the whole
+    command, ffmpeg children included."""
+    started_s = time.monotonic()
+    child = subprocess.Popen([sys.executable, "-m", "anb_pipeline.cli", "process", str(source),
+                              "-o", str(output)], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    with TreeRssPeak(child.pid) as memory:
+        # wait4, not wait: its resource usage covers the command and the children it reaped.
+        _, status, usage = os.wait4(child.pid, 0)
+    wall_s = time.monotonic() - started_s
+    child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    if child.returncode != 0:
+        raise RuntimeError(f"anb process failed (exit {child.returncode})")
+    return wall_s, usage.ru_utime + usage.ru_stime, memory.peak_kib
+
+
 def measure(variant: str, *, source: Path, workdir: Path, env: dict[str, str], fps: int,
             source_s: float, hdr: bool = False) -> RunResult:
     output = workdir / f"{variant}.mp4"
+    if variant == "process":
+        wall_s, cpu_s, peak_kib = measure_process(source=source, output=output, env=env)
+        problems = clip_problems(output, settings=Settings.from_env(env),
+                                 source_duration_s=source_s)
+        return RunResult(variant=variant, wall_s=wall_s, cpu_s=cpu_s,
+                         peak_rss_mib=peak_kib / 1024, problems=problems)
     stdout = workdir / f"{variant}.json"
     with open(stdout, "w") as out:
         child = subprocess.Popen(
@@ -287,6 +315,15 @@ def table(summaries: list[VariantSummary]) -> str:
     return "\n".join(rows)
 
 
+def overhead_row(process: list[RunResult], fused: list[RunResult]) -> str:
+    """The table row of ``anb process`` over the fused run: median of each round's wall
+    difference, and each round's."""
+    differences = [p.wall_s - f.wall_s for p, f in zip(process, fused, strict=True)]
+    rounds = " / ".join(f"{difference:+.2f} s" for difference in differences)
+    return (f"| anb process − fused (start-up, shut-down) | {statistics.median(differences):+.2f} "
+            f"| | | | | {rounds} | |")
+
+
 def bench_pipeline(args: argparse.Namespace) -> int:
     if args.rounds < 1:
         raise SystemExit("anb bench pipeline: --rounds must be 1 or more")
@@ -321,7 +358,7 @@ def bench_pipeline(args: argparse.Namespace) -> int:
               f"with audio. Rounds: {args.rounds} (seconds are medians, ratios are medians of "
               f"each round's ratio to that round's reference; MoviePy runs once, in the first "
               f"round).\nMachine: {machine_description()}\n\n"
-              f"{table(summaries)}\n")
+              f"{table(summaries)}\n{overhead_row(runs['process'], runs['fused'])}\n")
     print(report)
     if args.write_doc:
         write_doc(args.write_doc, report, section="pipeline-bench-hdr" if args.hdr
@@ -336,24 +373,6 @@ def write_doc(path: Path, report: str, *, section: str = "pipeline-bench") -> No
     before, _, rest = text.partition(start)
     _, _, after = rest.partition(end)
     path.write_text(f"{before}{start}\n{report}{end}{after}")
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    bench = subparsers.add_parser("bench", help="benchmarks")
-    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
-    pipeline = bench_sub.add_parser("pipeline", help="pipeline vs one ffmpeg pass")
-    pipeline.add_argument("--seconds", type=float, default=60)
-    pipeline.add_argument("--width", type=int, default=1920)
-    pipeline.add_argument("--height", type=int, default=1080)
-    pipeline.add_argument("--fps", type=int, default=30)
-    pipeline.add_argument("--rounds", type=int, default=3,
-                          help="runs of each variant, interleaved; the table shows medians")
-    pipeline.add_argument("--no-moviepy", dest="moviepy", action="store_false",
-                          help="skip the MoviePy run (it is skipped anyway if not installed)")
-    pipeline.add_argument("--hdr", action="store_true",
-                          help="an HDR10 (PQ) input; the reference converts it to SDR by hand")
-    pipeline.add_argument("--write-doc", type=Path, help="update this markdown file")
-    pipeline.set_defaults(handler=bench_pipeline)
 
 
 def main() -> None:

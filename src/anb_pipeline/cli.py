@@ -1,5 +1,10 @@
 """The ``anb`` command. Other packages add subcommands through the ``anb_pipeline.commands``
-entry-point group: each entry point is a ``register(subparsers)`` function."""
+entry-point group: each entry point is a ``register(subparsers)`` function.
+
+Parsing must stay fast (``anb --help`` answers in a fraction of a second), so registering
+imports nothing heavy: handlers are given as :class:`~anb_pipeline.cli_support.lazy_handler`
+and import their module (Dramatiq, boto3, PyAV, SQLAlchemy...) only when the command runs.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,14 @@ from importlib.metadata import entry_points
 
 from . import commands
 from .errors import AnbError
+from .lifeline import hold_parent
+from .local_stack import use_local_stack
 from .logs import configure_logging
 from .settings import Settings
 
 COMMANDS_GROUP = "anb_pipeline.commands"
+#: Loggers whose per-request or per-message lines drown out what matters, unless ``-v``.
+CHATTY_LOGGERS = ("httpx", "werkzeug", "botocore", "urllib3", "alembic.runtime.plugins")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,20 +47,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    hold_parent()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else os.environ.get("ANB_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
     )
     if not args.verbose:
-        # Per-request lines of the HTTP client and the emulator drown out what matters.
-        for chatty in ("httpx", "werkzeug", "botocore", "urllib3"):
+        for chatty in CHATTY_LOGGERS:
             logging.getLogger(chatty).setLevel(logging.WARNING)
+    stack_dir = getattr(args, "stack_data_dir", None)
+    #: An operator command with neither a running ``anb up`` nor exported settings.
+    unconfigured = False
     try:
+        if stack_dir is not None:
+            unconfigured = not use_local_stack(stack_dir) and "ANB_BROKER_URL" not in os.environ
         configure_logging(Settings.from_env())
         return int(args.handler(args) or 0)
     except AnbError as exc:
         print(f"anb: error: {exc}", file=sys.stderr)
+        if unconfigured:
+            print(f"anb: no `anb up` is running with data directory {stack_dir} and "
+                  "ANB_BROKER_URL is not set: start `anb up`, pass its --data-dir, or export "
+                  "the ANB_* settings of the deployment", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

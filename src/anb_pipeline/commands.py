@@ -1,4 +1,8 @@
-"""The framework's own subcommands: worker, process, queues, dlq."""
+"""The framework's own subcommands: worker, process, queues, dlq, bench.
+
+Registering imports nothing heavy (see :mod:`anb_pipeline.cli`): each handler imports what
+it uses.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,14 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import bench
-from .dlq import DeadLetterQueue, to_json
+from .cli_support import add_stack_argument, lazy_handler
 from .errors import ConfigurationError, NotAVideo
-from .local_run import process_file
-from .media import probe
-from .pipeline import MediaPipeline
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .pipeline import MediaPipeline
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,29 +27,50 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     worker.add_argument("--threads", "-t", type=int, default=1, help="threads per process")
     worker.set_defaults(handler=run_worker)
 
-    process = subparsers.add_parser("process", help="run the pipeline on one local file")
+    process = subparsers.add_parser(
+        "process", help="run the pipeline on one local file",
+        description="Run the pipeline on one local file, in this process. On a terminal it "
+                    "shows a progress display, otherwise one line per step; logs only with -v.")
     process.add_argument("input", type=Path)
     process.add_argument("-o", "--output", type=Path, required=True)
     process.set_defaults(handler=run_process)
 
     queues = subparsers.add_parser("queues", help="manage the broker's queues")
     queues_sub = queues.add_subparsers(dest="queues_command", required=True)
-    queues_sub.add_parser("ensure", help="create the queue and DLQ (idempotent)").set_defaults(
-        handler=run_queues_ensure)
+    ensure = queues_sub.add_parser("ensure", help="create the queue and DLQ (idempotent)")
+    add_stack_argument(ensure)
+    ensure.set_defaults(handler=run_queues_ensure)
 
     dlq = subparsers.add_parser("dlq", help="inspect and replay dead letters (SQS)")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
     listing = dlq_sub.add_parser("list", help="show dead letters: video, step, error")
+    add_stack_argument(listing)
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(handler=run_dlq_list)
     redrive = dlq_sub.add_parser("redrive", help="resume dead letters at their step")
+    add_stack_argument(redrive)
     redrive.add_argument("message_ids", nargs="*", help="only these messages (default: all)")
     redrive.set_defaults(handler=run_dlq_redrive)
     purge = dlq_sub.add_parser("purge", help="delete every dead letter")
+    add_stack_argument(purge)
     purge.add_argument("--yes", action="store_true", help="confirm")
     purge.set_defaults(handler=run_dlq_purge)
 
-    bench.register(subparsers)
+    bench = subparsers.add_parser("bench", help="benchmarks")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    pipeline = bench_sub.add_parser("pipeline", help="pipeline vs one ffmpeg pass")
+    pipeline.add_argument("--seconds", type=float, default=60)
+    pipeline.add_argument("--width", type=int, default=1920)
+    pipeline.add_argument("--height", type=int, default=1080)
+    pipeline.add_argument("--fps", type=int, default=30)
+    pipeline.add_argument("--rounds", type=int, default=3,
+                          help="runs of each variant, interleaved; the table shows medians")
+    pipeline.add_argument("--no-moviepy", dest="moviepy", action="store_false",
+                          help="skip the MoviePy run (it is skipped anyway if not installed)")
+    pipeline.add_argument("--hdr", action="store_true",
+                          help="an HDR10 (PQ) input; the reference converts it to SDR by hand")
+    pipeline.add_argument("--write-doc", type=Path, help="update this markdown file")
+    pipeline.set_defaults(handler=lazy_handler("anb_pipeline.bench:bench_pipeline"))
 
 
 def run_worker(args: argparse.Namespace) -> int:
@@ -79,6 +104,9 @@ def worker_command(settings: Settings, *, processes: int, threads: int) -> list[
 
 
 def run_process(args: argparse.Namespace) -> int:
+    from .local_run import process_file
+    from .media import probe
+
     if not args.input.is_file():
         raise ConfigurationError(f"input file {args.input} does not exist")
     try:
@@ -86,12 +114,15 @@ def run_process(args: argparse.Namespace) -> int:
     except NotAVideo as exc:
         # At once, before any worker starts: a file that is not a video never will be.
         raise NotAVideo(f"{args.input.name} is not a video: {exc}") from None
-    process_file(Settings.from_env(), source=args.input, output=args.output)
+    process_file(Settings.from_env(), source=args.input, output=args.output,
+                 verbose=args.verbose)
     print(f"wrote {args.output}")
     return 0
 
 
 def _sqs_pipeline() -> MediaPipeline:
+    from .pipeline import MediaPipeline
+
     return MediaPipeline(Settings.from_env())
 
 
@@ -107,6 +138,8 @@ def run_queues_ensure(args: argparse.Namespace) -> int:
 
 
 def run_dlq_list(args: argparse.Namespace) -> int:
+    from .dlq import DeadLetterQueue, to_json
+
     letters = DeadLetterQueue(_sqs_pipeline().broker).letters()
     if args.json:
         print(to_json(letters))
@@ -125,6 +158,8 @@ def run_dlq_list(args: argparse.Namespace) -> int:
 
 
 def run_dlq_redrive(args: argparse.Namespace) -> int:
+    from .dlq import DeadLetterQueue
+
     wanted = set(args.message_ids) or None
     result = DeadLetterQueue(_sqs_pipeline().broker).redrive(message_ids=wanted)
     for letter in result.moved:
@@ -137,6 +172,8 @@ def run_dlq_redrive(args: argparse.Namespace) -> int:
 
 
 def run_dlq_purge(args: argparse.Namespace) -> int:
+    from .dlq import DeadLetterQueue
+
     if not args.yes:
         raise ConfigurationError("purging deletes every dead letter; pass --yes to confirm")
     print(f"{DeadLetterQueue(_sqs_pipeline().broker).purge()} message(s) purged")

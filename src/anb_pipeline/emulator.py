@@ -19,7 +19,8 @@ EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "anb-local", "AWS_SECRET_ACCESS_KEY
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on ``host`` right now (bound, then released)."""
+    """A port free right now, for tests that need a closed port or pass a port to a
+    separate program; it may be taken before it is used, so servers here bind port 0."""
     with socket.socket() as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
@@ -32,8 +33,11 @@ def use_emulator_credentials() -> None:
 
 
 def start_emulator(host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadedMotoServer, str]:
-    """Start moto in a thread of this process; returns the server and its endpoint URL."""
-    server = ThreadedMotoServer(ip_address=host, port=port or free_port(host), verbose=False)
+    """Start moto in a thread of this process; returns the server and its endpoint URL.
+
+    With ``port`` 0 the system picks a free port while binding, and the URL names it.
+    """
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()
     return server, f"http://{bound_host}:{bound_port}"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from .dlq import DeadLetterQueue
 from .emulator import EMULATOR_CREDENTIALS, start_emulator
+from .lifeline import PARENT_PID_ENV
+from .local_stack import stack_file, write_local_stack
 from .media import ffmpeg_exe, run_ffmpeg
 from .media.invariants import clip_problems, summary
 from .queue_stats import QueueDepth, queue_depths
@@ -19,9 +21,12 @@ __all__ = [
     "DeadLetterQueue",
     "EMULATOR_CREDENTIALS",
     "ffmpeg_exe",
+    "PARENT_PID_ENV",
     "queue_depths",
     "QueueDepth",
     "run_ffmpeg",
+    "stack_file",
     "start_emulator",
     "summary",
+    "write_local_stack",
 ]

@@ -1,10 +1,14 @@
-"""``anb web`` and ``anb db upgrade``, plugged into the ``anb`` command by entry point."""
+"""The web tier's ``anb`` commands (web, db, up, status, reconcile, demo), plugged into the
+``anb`` command by entry point. Registering imports nothing heavy: each handler imports its
+module when it runs."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
-from .settings import database_url_from_env
+from anb_pipeline.cli_support import DEFAULT_DATA_DIR, add_stack_argument, lazy_handler
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,6 +25,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     upgrade = db_commands.add_parser("upgrade", help="Apply migrations (alembic upgrade head)")
     upgrade.add_argument("--revision", default="head")
     upgrade.set_defaults(handler=run_upgrade)
+
+    up = subparsers.add_parser("up", help="run the whole product on this machine")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8000)
+    up.add_argument("--workers", type=int, default=1, help="worker processes (0: none)")
+    up.add_argument("--web-workers", type=int, default=os.cpu_count() or 1,
+                    help="web processes (default: one per core, %(default)s here)")
+    up.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    up.set_defaults(handler=lazy_handler("anb_web.stack:run_up"))
+
+    status = subparsers.add_parser("status", help="queues, dead letters, videos, slow steps")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    add_stack_argument(status)
+    status.set_defaults(handler=lazy_handler("anb_web.status:run_status"))
+
+    reconcile = subparsers.add_parser("reconcile", help="re-enqueue stranded videos")
+    reconcile.add_argument("--stale-after-s", type=float, default=None,
+                           help="only videos with no progress for this long (seconds; default: "
+                                "longer than the longest retry backoff)")
+    add_stack_argument(reconcile)
+    reconcile.set_defaults(handler=lazy_handler("anb_web.reconcile:run_reconcile"))
+
+    demo = subparsers.add_parser("demo", help="upload a sample video and watch it processed")
+    demo.add_argument("--url", default="http://127.0.0.1:8000",
+                      help="the stack to use; started with `anb up` if nothing answers there")
+    demo.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                      help="data directory of the stack the demo starts")
+    demo.add_argument("--timeout-s", type=float, default=300, help="give up after this long")
+    demo.set_defaults(handler=lazy_handler("anb_web.demo:run_demo"))
 
 
 # Handlers import their heavy modules late: registering must not slow every `anb` command.
@@ -44,6 +77,7 @@ def run_web(args: argparse.Namespace) -> int:
 
 def run_upgrade(args: argparse.Namespace) -> int:
     from .db import upgrade
+    from .settings import database_url_from_env
 
     upgrade(database_url_from_env(), args.revision)
     print("Database is at revision", args.revision)

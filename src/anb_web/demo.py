@@ -31,16 +31,6 @@ STACK_START_TIMEOUT_S = 90
 POLL_INTERVAL_S = 0.5
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    demo = subparsers.add_parser("demo", help="upload a sample video and watch it processed")
-    demo.add_argument("--url", default="http://127.0.0.1:8000",
-                      help="the stack to use; started with `anb up` if nothing answers there")
-    demo.add_argument("--data-dir", type=Path, default=Path(".anb"),
-                      help="data directory of the stack the demo starts")
-    demo.add_argument("--timeout-s", type=float, default=300, help="give up after this long")
-    demo.set_defaults(handler=run_demo)
-
-
 def _answers(url: str) -> bool:
     try:
         return httpx.get(urljoin(url, "/health/live"), timeout=2).status_code == 200

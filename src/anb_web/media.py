@@ -1,6 +1,8 @@
 """URLs handed to clients, fetchable without an Authorization header.
 
-S3 storage hands out presigned URLs. Local storage has no URL of its own, so the app signs
+S3 storage hands out presigned URLs, each kept for a tenth of its lifetime so a listing of
+many videos does not sign every URL again on every request (boto3's signing costs CPU). Local
+storage has no URL of its own, so the app signs
 ``/media/{key}?expires=...&signature=...`` itself (HMAC-SHA256 under a key derived from the
 JWT secret) and serves it from the ``/media`` route after checking signature and expiry.
 """
@@ -10,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import mimetypes
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from cachetools import TTLCache
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
@@ -30,6 +34,8 @@ from .validation import digits
 MAX_EXPIRES_DIGITS = 12
 #: URLs stay identical for ttl / this many seconds; their lifetime is ttl to ttl * 1.1.
 URL_WINDOW_DIVISOR = 10
+#: Presigned URLs kept at once (a URL is about 500 bytes).
+PRESIGNED_CACHE_SIZE = 10_000
 
 
 class MediaUrls:
@@ -40,11 +46,21 @@ class MediaUrls:
         self.key = derive_key(secret, purpose="anb-media-url-v1")
         self.ttl_s = ttl_s
         self.base_url = public_base_url.rstrip("/")
+        # A cached URL is handed out for at most a window: it still has 90% of its life.
+        self._presigned: TTLCache[str, str] = TTLCache(
+            maxsize=PRESIGNED_CACHE_SIZE, ttl=max(1, ttl_s // URL_WINDOW_DIVISOR))
+        self._presigned_lock = threading.Lock()
 
     def url(self, key: str | None) -> str | None:
         if key is None:
             return None
-        presigned = self.storage.presigned_url(key, expires_s=self.ttl_s)
+        with self._presigned_lock:
+            presigned = self._presigned.get(key)
+        if presigned is None:
+            presigned = self.storage.presigned_url(key, expires_s=self.ttl_s)
+            if presigned is not None:
+                with self._presigned_lock:
+                    self._presigned[key] = presigned
         if presigned is not None:
             return presigned
         # Expiry rounded up to a whole window: the same object keeps the same URL for a

@@ -31,13 +31,6 @@ DEFAULT_STALE_AFTER_S = 3600
 MISSING_ORIGINAL = "the original upload is missing from storage; upload the video again"
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("reconcile", help="re-enqueue stranded videos")
-    parser.add_argument("--stale-after-s", type=float, default=DEFAULT_STALE_AFTER_S,
-                        help="only videos with no progress for this long (seconds)")
-    parser.set_defaults(handler=run_reconcile)
-
-
 def _stranded(session: Session, *, cutoff_epoch_s: float) -> list[tuple[str, str, int]]:
     """Unfinished videos whose last event (or, with none yet, upload) predates the cutoff,
     with the run their pipeline restarts as."""

@@ -1,16 +1,18 @@
 """``anb up``: the whole product on one machine, in the foreground.
 
 It runs an in-process AWS emulator (moto) for SQS and S3 unless real URLs are configured,
-then the web app and N workers as child processes. Ctrl-C or SIGTERM stops every child:
-SIGTERM first (workers finish or give back their step), SIGKILL after a grace period.
-Each child also gets SIGTERM from the kernel if this process dies (PR_SET_PDEATHSIG).
+then the web app (one process per core by default) and N workers as child processes. The
+emulated bucket holds ``originals/``, ``processed/`` and ``work/`` at the top level, as the
+deployment's does. Once up, it writes ``<data-dir>/stack.json`` for the operator commands
+(:mod:`anb_pipeline.local_stack`). Ctrl-C or SIGTERM stops every child: SIGTERM first
+(workers finish or give back their step), SIGKILL after a grace period. Each child also
+gets SIGTERM from the kernel if this process dies (:mod:`anb_pipeline.lifeline`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import json
 import os
 import secrets
@@ -20,30 +22,29 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from moto.server import ThreadedMotoServer
-
-from anb_pipeline import MediaPipeline, S3Storage, Settings
-from anb_pipeline.ops import EMULATOR_CREDENTIALS, start_emulator
+from anb_pipeline import ConfigurationError, MediaPipeline, S3Storage, Settings
+from anb_pipeline.ops import (
+    EMULATOR_CREDENTIALS,
+    PARENT_PID_ENV,
+    stack_file,
+    start_emulator,
+    write_local_stack,
+)
 
 from .snapshot import restore_bucket, snapshot_bucket
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
 
 #: The whole stop, children included, must fit in 30 s; this leaves room for the snapshot.
 CHILD_STOP_GRACE_S = 20
 LOCAL_BUCKET = "anb-local"
-#: Long polls end this often on one machine, so a stopping worker notices within seconds.
+#: Long polls end this often on one machine (SQS allows 20 s), so a stopping worker
+#: notices within seconds; the emulator serves the extra empty receives at no cost.
 LOCAL_SQS_WAIT_S = 5
 WORKER_RESTART_DELAY_S = 2
-PR_SET_PDEATHSIG = 1
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    up = subparsers.add_parser("up", help="run the whole product on this machine")
-    up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--port", type=int, default=8000)
-    up.add_argument("--workers", type=int, default=1, help="worker processes (0: none)")
-    up.add_argument("--data-dir", type=Path, default=Path(".anb"))
-    up.set_defaults(handler=run_up)
 
 
 def local_secret(data_dir: Path) -> str:
@@ -55,11 +56,6 @@ def local_secret(data_dir: Path) -> str:
     path.touch(mode=0o600)
     path.write_text(json.dumps({"jwt_secret": secret}))
     return secret
-
-
-def _die_with_parent() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Stack:
@@ -91,7 +87,7 @@ class Stack:
             self.emulated_storage = "ANB_STORAGE_URL" not in env
             env.update(EMULATOR_CREDENTIALS, ANB_AWS_ENDPOINT_URL=endpoint)
             env.setdefault("ANB_BROKER_URL", "sqs://")
-            env.setdefault("ANB_STORAGE_URL", f"s3://{LOCAL_BUCKET}/media")
+            env.setdefault("ANB_STORAGE_URL", f"s3://{LOCAL_BUCKET}")
             env.setdefault("ANB_SQS_WAIT_TIME_S", str(LOCAL_SQS_WAIT_S))
         os.environ.update(env)
 
@@ -111,12 +107,13 @@ class Stack:
 
     def spawn(self, name: str, command: list[str]) -> None:
         self.children[name] = subprocess.Popen(
-            [sys.executable, "-m", "anb_pipeline.cli", *command], env=self.env,
-            start_new_session=True, preexec_fn=_die_with_parent,
+            [sys.executable, "-m", "anb_pipeline.cli", *command],
+            env={**self.env, PARENT_PID_ENV: str(os.getpid())}, start_new_session=True,
         )
 
     def start_children(self) -> None:
-        self.spawn("web", ["web", "--host", self.args.host, "--port", str(self.args.port)])
+        self.spawn("web", ["web", "--host", self.args.host, "--port", str(self.args.port),
+                           "--workers", str(self.args.web_workers)])
         for index in range(self.args.workers):
             self.spawn(f"worker-{index}", ["worker", "--processes", "1", "--threads", "1"])
 
@@ -134,7 +131,33 @@ class Stack:
                 self.spawn(name, ["worker", "--processes", "1", "--threads", "1"])
         return 0
 
+    def banner(self, pipeline: MediaPipeline) -> str:
+        """Where everything is: web URL, emulator endpoint, bucket, queues, data."""
+        settings = pipeline.settings
+        base = self.web_url
+        lines = [f"ANB is up: {base}  (API {base}/api, OpenAPI {base}/openapi.json, "
+                 f"health {base}/health)",
+                 f"web processes: {self.args.web_workers}  workers: {self.args.workers}  "
+                 f"data: {self.data_dir}"]
+        if self.emulator is not None:
+            lines.append(f"AWS emulator (SQS, S3): {self.env['ANB_AWS_ENDPOINT_URL']}  "
+                         f"region {settings.aws_region}  credentials {_credentials_hint()}")
+        lines.append(f"broker: {settings.broker_url}  queues: {settings.queue_name}, "
+                     f"{settings.dlq_name} (dead letters)")
+        bucket = getattr(pipeline.storage, "bucket", None)
+        lines.append(f"storage: {settings.storage_url}" + (
+            f"  bucket: {bucket} (originals/, processed/, work/)" if bucket else ""))
+        lines.append(f"operator commands (anb status, anb dlq list, anb reconcile) read "
+                     f"{stack_file(self.data_dir)}")
+        return "\n".join(lines)
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.args.host}:{self.args.port}"
+
     def stop(self, pipeline: MediaPipeline | None) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            stack_file(self.data_dir).unlink()
         for child in self.children.values():
             _signal_group(child, signal.SIGTERM)
         deadline = time.monotonic() + CHILD_STOP_GRACE_S
@@ -151,6 +174,11 @@ class Stack:
             self.emulator.stop()
 
 
+def _credentials_hint() -> str:
+    """The emulator's credentials as the AWS CLI takes them."""
+    return " ".join(f"{name}={value}" for name, value in EMULATOR_CREDENTIALS.items())
+
+
 def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(child.pid, signum)
@@ -159,6 +187,8 @@ def _signal_group(child: subprocess.Popen[bytes], signum: int) -> None:
 def run_up(args: argparse.Namespace) -> int:
     from .reconcile import reconcile
 
+    if args.web_workers < 1:
+        raise ConfigurationError("--web-workers must be 1 or more")
     stack = Stack(args)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stack.stopping.set())
@@ -169,11 +199,8 @@ def run_up(args: argparse.Namespace) -> int:
         requeued = reconcile(pipeline, stale_after_s=0 if stack.emulated_queue else None)
         print(f"re-enqueued {requeued} stranded video(s)", flush=True)
         stack.start_children()
-        base = f"http://{args.host}:{args.port}"
-        print(f"ANB is up: {base}  (API {base}/api, OpenAPI {base}/openapi.json, "
-              f"health {base}/health)", flush=True)
-        print(f"data: {stack.data_dir}  workers: {args.workers}  broker: "
-              f"{stack.env['ANB_BROKER_URL']}  storage: {stack.env['ANB_STORAGE_URL']}", flush=True)
+        write_local_stack(stack.data_dir, env=stack.env, web_url=stack.web_url)
+        print(stack.banner(pipeline), flush=True)
         return stack.supervise()
     finally:
         stack.stop(pipeline)

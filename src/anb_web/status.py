@@ -27,12 +27,6 @@ SILENT_AFTER_S = 60
 RECENT_STEP_RECORDS = 500
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("status", help="queues, dead letters, videos, slow steps")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.set_defaults(handler=run_status)
-
-
 def _videos_by_status(session: Session) -> dict[str, int]:
     rows = session.execute(select(Video.status, func.count()).group_by(Video.status))
     return {status: int(count) for status, count in rows}

@@ -57,3 +57,25 @@ def test_public_base_url_prefixes_app_signed_links(pipeline: MediaPipeline) -> N
                      public_base_url="https://anb.example.org/")
     assert (urls.url("processed/x.mp4") or "").startswith(
         "https://anb.example.org/media/processed/x.mp4?expires=")
+
+
+def test_presigned_urls_are_reused_for_a_tenth_of_their_life_and_fetch_the_object(
+    aws_endpoint: str, namespace: str
+) -> None:
+    import httpx
+
+    from anb_pipeline import Settings, open_storage
+    from anb_pipeline.storage import S3Storage
+
+    storage = open_storage(Settings(storage_url=f"s3://{namespace}", aws_endpoint_url=aws_endpoint))
+    assert isinstance(storage, S3Storage)
+    storage.ensure_bucket()
+    storage.put_stream("processed/x.mp4", io.BytesIO(b"0123456789"))
+    urls = MediaUrls(storage=storage, secret=JWT_SECRET, ttl_s=20)
+    first = urls.url("processed/x.mp4")
+    assert first is not None and httpx.get(first).content == b"0123456789"
+    time.sleep(1.1)  # a fresh signature would carry a new X-Amz-Date
+    assert urls.url("processed/x.mp4") == first
+    assert urls.url("processed/y.mp4") != first
+    time.sleep(1.5)  # past the 2 s window: signed again
+    assert urls.url("processed/x.mp4") != first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -110,10 +111,18 @@ class LocalStorage:
         self._path(key).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> int:
-        """See :meth:`Storage.delete_prefix`."""
+        """Delete every object under ``prefix``, then the directories that left empty (a
+        bucket has no directories: ``work/<id>/`` must not outlive its objects). Top-level
+        directories (``work/``) stay: another writer may be creating its own under them."""
         keys = self.list(prefix)
         for key in keys:
             self.delete(key)
+        emptied = {parent for key in keys for parent in self._path(key).parents
+                   if parent.is_relative_to(self.root)
+                   and len(parent.relative_to(self.root).parts) >= 2}
+        for directory in sorted(emptied, key=lambda path: len(path.parts), reverse=True):
+            with contextlib.suppress(OSError):  # not empty: other objects live there
+                directory.rmdir()
         return len(keys)
 
     def list(self, prefix: str) -> list[str]:
