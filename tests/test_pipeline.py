@@ -130,6 +130,7 @@ def test_fused_and_stepwise_runs_both_meet_the_invariants(tmp_path: Path, fuse: 
 
 
 @pytest.mark.media
+@pytest.mark.slow
 @pytest.mark.parametrize(("content_s", "poster_artifact"),
                          [(0.04, None), (3.0, "work/v/gone.jpg")],
                          ids=["one-frame-no-poster", "three-seconds-poster-gone"])
@@ -165,6 +166,7 @@ def test_a_standalone_step_breaks_the_fusion(tmp_path: Path) -> None:
 
 
 @pytest.mark.media
+@pytest.mark.slow
 def test_anb_process_runs_the_pipeline_on_a_local_file_with_a_progress_bar(tmp_path: Path) -> None:
     source = make_video(tmp_path / "in.mp4", width=640, height=480)
     output = tmp_path / "out" / "clip.mp4"

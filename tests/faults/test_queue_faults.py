@@ -359,6 +359,7 @@ def test_duplicates_of_finished_work_are_acknowledged_quietly(tracked, tmp_path)
     assert statuses(url) == {"v1": "processed"}
 
 
+@pytest.mark.slow
 def test_a_worker_whose_clock_runs_300_s_ahead_does_not_hide_the_failure(
     aws_endpoint, namespace, tmp_path
 ) -> None:
