@@ -403,9 +403,15 @@ def test_status_shows_when_each_worker_last_received(tracked, monkeypatch, capsy
     worker.start()
     try:
         engine = sa.create_engine(url)
-        beats = wait_for(lambda: engine.connect().execute(sa.text(
-            "SELECT worker_id, last_receive_at FROM workers")).all(), timeout_s=30,
-            what="a worker beat")
+
+        def worker_rows() -> list[sa.Row]:
+            # Each poll gives its connection back (a leaked one per poll emptied the pool
+            # on Python 3.13).
+            with engine.connect() as connection:
+                return list(connection.execute(sa.text(
+                    "SELECT worker_id, last_receive_at FROM workers")).all())
+
+        beats = wait_for(worker_rows, timeout_s=30, what="a worker beat")
         engine.dispose()
     finally:
         worker.stop()
