@@ -28,6 +28,7 @@ def test_each_round_is_compared_with_its_own_reference() -> None:
     assert rows[4].endswith("| audio |")
 
 
+@pytest.mark.slow
 def test_the_command_runs_every_variant_and_checks_the_invariants(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -37,6 +37,7 @@ SQS_INPUTS = {
 
 
 @pytest.mark.media
+@pytest.mark.slow
 def test_sqs_and_s3_process_every_shape(aws_endpoint: str, namespace: str, tmp_path: Path) -> None:
     log = EventLog()
     pipeline = build_pipeline(sqs_settings(endpoint=aws_endpoint, namespace=namespace), log)

@@ -99,6 +99,7 @@ def test_a_failing_step_is_tried_three_times_dead_lettered_then_redriven(
     assert DeadLetterQueue(pipeline.broker).letters() == []
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_step_loses_nothing(subprocess_setup, tmp_path) -> None:
     settings, pipeline, env = subprocess_setup(
         ("trim", "slow", "resize", "watermark", "bumpers", "upload"))
@@ -125,6 +126,7 @@ def test_a_worker_killed_mid_step_loses_nothing(subprocess_setup, tmp_path) -> N
     assert pipeline.storage.list("work/") == []
 
 
+@pytest.mark.slow
 def test_a_message_that_kills_every_worker_is_dead_lettered_after_three_receives(
     subprocess_setup, tmp_path
 ) -> None:
@@ -153,6 +155,7 @@ def test_a_message_that_kills_every_worker_is_dead_lettered_after_three_receives
     assert (letter.video_id, letter.step) == ("v1", "crash")
 
 
+@pytest.mark.slow
 def test_sigterm_mid_step_finishes_the_step_and_loses_nothing(subprocess_setup, tmp_path) -> None:
     settings, pipeline, env = subprocess_setup(("trim", "slow", "checksum"))
     start_video(pipeline, make_video(tmp_path / "in.mp4"), "v1")

@@ -46,7 +46,7 @@ from media_samples import (
     worst_error,
 )
 
-pytestmark = pytest.mark.media
+pytestmark = [pytest.mark.media, pytest.mark.slow]
 
 #: Decoded as BT.709 limited range, an SDR clip's patches are this close to their RGB.
 SDR_LEVELS = 3

@@ -133,6 +133,7 @@ def test_fused_and_stepwise_runs_both_meet_the_invariants(tmp_path: Path, fuse: 
 
 
 @pytest.mark.media
+@pytest.mark.slow
 @pytest.mark.parametrize(("content_s", "poster_artifact"),
                          [(0.04, None), (3.0, "work/v/gone.jpg")],
                          ids=["one-frame-no-poster", "three-seconds-poster-gone"])
@@ -175,6 +176,7 @@ def anb_process(source: Path, output: Path, *options: str,
 
 
 @pytest.mark.media
+@pytest.mark.slow
 def test_anb_process_prints_one_line_per_step_off_a_terminal_and_no_logs(tmp_path: Path) -> None:
     source = make_video(tmp_path / "in.mp4", width=640, height=480)
     output = tmp_path / "out" / "clip.mp4"
@@ -193,6 +195,7 @@ def test_anb_process_prints_one_line_per_step_off_a_terminal_and_no_logs(tmp_pat
 
 
 @pytest.mark.media
+@pytest.mark.slow
 def test_anb_process_on_a_terminal_draws_one_progress_display(tmp_path: Path) -> None:
     source = make_video(tmp_path / "in.mp4")
     controller, terminal = os.openpty()

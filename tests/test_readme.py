@@ -42,6 +42,7 @@ def _running_from(clone: Path) -> list[int]:
 
 
 @pytest.mark.media
+@pytest.mark.slow
 def test_the_first_command_brings_the_stack_up_in_a_fresh_clone(tmp_path: Path) -> None:
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout: there is nothing to clone")

@@ -67,6 +67,7 @@ def alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_up_then_demo_processes_a_video_and_stop_leaves_no_process(tmp_path: Path) -> None:
     up = Up(tmp_path / "data")
     try:
@@ -90,6 +91,7 @@ def test_up_then_demo_processes_a_video_and_stop_leaves_no_process(tmp_path: Pat
     assert "ANB stopped" in up.log_path.read_text()
 
 
+@pytest.mark.slow
 def test_a_video_stranded_in_pending_is_processed_after_a_restart(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     up = Up(data_dir, workers=0)

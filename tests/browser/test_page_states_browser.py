@@ -24,7 +24,7 @@ from conftest import make_video
 from .conftest import anb_up
 from .test_pages_browser import PASSWORD, PROCESSING_TIMEOUT_MS, log_in, new_page, sign_up
 
-pytestmark = pytest.mark.media
+pytestmark = [pytest.mark.media, pytest.mark.slow]
 STEPS = "trim,resize,watermark,bumpers,flaky,upload"
 PHONE = {"width": 360, "height": 740}
 

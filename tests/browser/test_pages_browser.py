@@ -11,7 +11,7 @@ import pytest
 
 from conftest import make_video
 
-pytestmark = pytest.mark.media
+pytestmark = [pytest.mark.media, pytest.mark.slow]
 PASSWORD = "long-enough-password"
 PROCESSING_TIMEOUT_MS = 120_000
 

@@ -18,7 +18,7 @@ from conftest import make_video
 from .conftest import anb_up
 from .test_pages_browser import PageProblems, new_page, sign_up
 
-pytestmark = pytest.mark.media
+pytestmark = [pytest.mark.media, pytest.mark.slow]
 METRICS_TOKEN = "scrape-resumable"
 #: The page's tus chunk (CHUNK_BYTES in my_videos.js): the most a drop may make it resend.
 PAGE_CHUNK_BYTES = 8 * 1024 * 1024

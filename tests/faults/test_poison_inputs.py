@@ -107,6 +107,7 @@ def settings_for(tmp_path: Path, **overrides: object) -> Settings:
     return quick_settings(**{**values, **overrides})
 
 
+@pytest.mark.slow
 def test_hostile_inputs_end_processed_with_every_invariant(tmp_path: Path) -> None:
     inputs = {name: make_input(tmp_path / f"in{n}.mp4", *args)
               for n, (name, args) in enumerate(CASES.items())}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import (
@@ -56,6 +57,7 @@ def fuzz(
     run()
 
 
+@pytest.mark.slow
 def test_no_input_makes_a_server_error(app: Starlette, client: TestClient) -> None:
     # pytest 9 broke schemathesis' pytest plugin (from_fixture); the Python API drives
     # hypothesis directly instead, one operation after another.

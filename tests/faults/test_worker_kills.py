@@ -18,7 +18,7 @@ from helpers import EventLog, WorkerProcess, build_pipeline, settings_env, sqs_s
 
 from .support import insert_owner_and_videos, postgres_database, statuses
 
-pytestmark = pytest.mark.media
+pytestmark = [pytest.mark.media, pytest.mark.slow]
 
 VIDEOS = 20
 KILLS = 6

@@ -7,6 +7,8 @@ graph and every step read the stream whose index the probe reports.
 from __future__ import annotations
 
 import dataclasses
+import re
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,10 +16,17 @@ import av
 
 from ..errors import MediaError, NotAVideo
 from .colour import Colour
+from .ffmpeg import ffmpeg_exe
 
 #: AVFieldOrder: 2 top field first (coded and displayed), 3 bottom, 4/5 mixed (coded order
 #: differs from display order; the display's first field is what a deinterlacer wants).
 FIELD_ORDERS = {2: "tff", 3: "bff", 4: "tff", 5: "bff"}
+#: The same AVFieldOrder codes as ffmpeg's description of a video stream words them
+#: (libavcodec's avcodec_string), for PyAV < 18, which does not expose the codec's field order.
+FIELD_ORDER_WORDS = {"top first": 2, "bottom first": 3, "top coded first (swapped)": 4,
+                     "bottom coded first (swapped)": 5}
+#: Seconds ffmpeg may take to describe a file's streams.
+DESCRIBE_TIMEOUT_S = 30
 #: Picture formats that animate when they hold more than one frame.
 IMAGE_ANIMATION_FORMATS = frozenset({"gif", "apng", "webp", "jpegxl_anim"})
 #: av errors that a file's own bytes cause; reading it again gives the same answer.
@@ -105,7 +114,7 @@ def probe(path: Path | str) -> VideoInfo:
                 faststart=_moov_first(Path(path)) if local else None,
                 stream_index=stream.index,
                 colour=_colour(stream, first),
-                field_order=_field_order(stream, first),
+                field_order=_field_order(stream, first, source=str(path)),
                 hidden_lead_in=hidden,
             )
     except av.FFmpegError as exc:
@@ -156,12 +165,34 @@ def _colour(stream: av.video.stream.VideoStream, frame: av.VideoFrame) -> Colour
     )
 
 
-def _field_order(stream: av.video.stream.VideoStream, frame: av.VideoFrame) -> str | None:
-    declared = FIELD_ORDERS.get(int(stream.codec_context.field_order or 0))
+def _field_order(stream: av.video.stream.VideoStream, frame: av.VideoFrame, *, source: str) -> str | None:
+    declared = FIELD_ORDERS.get(_field_order_code(stream, source=source))
     if declared is not None:
         return declared
     # The frame says interlaced but not which field is first: bwdif reads it per frame.
     return "auto" if frame.interlaced_frame else None
+
+
+def _field_order_code(stream: av.video.stream.VideoStream, *, source: str) -> int:
+    """The stream's AVFieldOrder (0 unknown, 1 progressive, 2..5 interlaced).
+
+    PyAV 18 reads it from the codec context; older PyAV (17.1 is the newest for Python 3.10)
+    does not expose it, so ffmpeg's own description of the stream (``ffmpeg -i``) says it.
+    """
+    context = stream.codec_context
+    if hasattr(context, "field_order"):
+        return int(context.field_order or 0)
+    try:
+        described = subprocess.run(
+            [ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", source], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=DESCRIBE_TIMEOUT_S, check=False,
+        ).stderr.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        return 0
+    line = re.search(rf"Stream #0:{stream.index}\b.*?: Video: (.*)", described)
+    if line is None:
+        return 0
+    return next((code for word, code in FIELD_ORDER_WORDS.items() if word in line.group(1)), 0)
 
 
 def _duration_s(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
