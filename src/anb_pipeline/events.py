@@ -91,7 +91,8 @@ class EventSink(Protocol):
 
     Events arrive at least once and possibly out of order (sort a video's events by
     ``order``), so a sink applies them idempotently. A sink may also implement
-    ``record_worker`` (:class:`WorkerRegistry`) and ``video_state`` (:class:`VideoStateSource`).
+    ``record_worker`` (:class:`WorkerRegistry`), ``video_state`` (:class:`VideoStateSource`)
+    and ``video_progress`` (:class:`VideoProgressSource`).
     """
     def emit(self, event: PipelineEvent) -> None:
         """Record one event. Raises: whatever the sink's store raises; on ``step_started``
