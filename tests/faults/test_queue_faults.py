@@ -300,6 +300,12 @@ def tracked(aws_endpoint, namespace, tmp_path, monkeypatch):
             dispose()
 
 
+def wait_for_step(log: EventLog, video_id: str, step: str) -> None:
+    """Until ``step`` of ``video_id`` has started (at most 60 s)."""
+    wait_for(lambda: [e for e in log.of(video_id, "step_started") if e.step == step],
+             timeout_s=60, what=f"{video_id}'s {step} step to start")
+
+
 def delete_video(url: str, pipeline: MediaPipeline, video_id: str) -> None:
     """What DELETE /api/videos/{id} does: the row and the stored objects go."""
     engine = sa.create_engine(url)
@@ -326,8 +332,7 @@ def test_a_video_deleted_during_processing_ends_its_pipeline_quietly(
         delete_video(url, pipeline, "v1")
         # Deleted while its step runs: the step fails on its vanished input, once.
         pipeline.enqueue(video_id="v2", source_key="originals/v2.mp4")
-        wait_for(lambda: [e for e in log.of("v2", "step_started") if e.step == "slow"],
-                 timeout_s=60, what="v2's slow step")
+        wait_for_step(log, "v2", "slow")
         delete_video(url, pipeline, "v2")
         pipeline.broker.join(settings.queue_name, timeout=60_000)
     finally:
@@ -386,8 +391,7 @@ def test_a_redelivery_after_the_hand_off_is_acknowledged_not_dead_lettered(
     worker = dramatiq.Worker(pipeline.broker, worker_threads=1, worker_timeout=200)
     worker.start()
     try:
-        wait_for(lambda: [e for e in log.of("v1", "step_started") if e.step == "slow"],
-                 timeout_s=60, what="the slow step to start")
+        wait_for_step(log, "v1", "slow")
     finally:
         worker.stop()  # slow finishes and hands off to checksum, which waits in the queue
     client = sqs_client(settings)
@@ -430,8 +434,7 @@ def test_a_step_that_ends_after_another_delivery_finished_the_pipeline_leaves_no
     worker = dramatiq.Worker(pipeline.broker, worker_threads=1, worker_timeout=200)
     worker.start()
     try:
-        wait_for(lambda: [e for e in log.of("v1", "step_started") if e.step == "slow"],
-                 timeout_s=60, what="the slow step to start")
+        wait_for_step(log, "v1", "slow")
         engine = sa.create_engine(url)
         with engine.begin() as connection:  # what the other chain's pipeline_done does
             connection.execute(sa.text("UPDATE videos SET status = 'processed' WHERE id = 'v1'"))
