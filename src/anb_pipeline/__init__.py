@@ -20,7 +20,15 @@ from .errors import (
     StorageError,
     StorageUnavailable,
 )
-from .events import EventSink, PipelineEvent, VideoState, WorkerBeat, event_order, run_of
+from .events import (
+    NOTHING_STARTED,
+    EventSink,
+    PipelineEvent,
+    VideoState,
+    WorkerBeat,
+    event_order,
+    run_of,
+)
 from .job import Job
 from .settings import Settings, env_values
 from .storage import MAX_PARTS, MIN_PART_BYTES, LocalStorage, Storage, check_key, open_storage
@@ -70,6 +78,7 @@ __all__ = [
     "MediaUndecodable",
     "MIN_PART_BYTES",
     "NotAVideo",
+    "NOTHING_STARTED",
     "ObjectNotFound",
     "open_storage",
     "PermanentMediaError",

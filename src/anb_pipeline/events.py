@@ -30,6 +30,9 @@ PHASES: dict[str, int] = {"step_started": 0, "step_finished": 1, "step_failed": 
 #: Limits of the packing in ``event_order``: positions and attempts must stay below them.
 MAX_POSITIONS = 1000
 MAX_ATTEMPTS_PER_RUN = 100_000
+#: The status order a sink reports for a video none of whose steps has started yet: below
+#: every ``event_order``.
+NOTHING_STARTED = -1
 
 
 def event_order(*, run: int, position: int, attempt: int, kind: EventKind) -> int:
@@ -151,7 +154,8 @@ class VideoProgressSource(Protocol):
     change (the web tier's database sink can), in one lookup."""
 
     def video_progress(self, video_id: str) -> tuple[VideoState, int | None]:
-        """The video's state and its latest status change's order (None when unknown).
+        """The video's state and its latest status change's order: :data:`NOTHING_STARTED`
+        when none of its steps has started yet, None when unknown.
         Raises: whatever the sink's lookup raises."""
         ...
 
@@ -167,6 +171,18 @@ def superseded(status_order: int | None, *, run: int, position: int, attempt: in
     last_of_attempt = event_order(run=run, position=position, attempt=attempt,
                                   kind="pipeline_done")
     return status_order > last_of_attempt
+
+
+def attempt_started(status_order: int | None, *, run: int, position: int, attempt: int) -> bool:
+    """Whether some delivery has already started this attempt of the step at ``position`` in
+    ``run`` (the video's latest status change, ``status_order``, is at or past its
+    ``step_started``). False means every earlier receive of the message was lost before any
+    worker ran it (a receive whose response a connection reset dropped still counts as a
+    receive in SQS). True when ``status_order`` is None (the sink cannot tell)."""
+    if status_order is None:
+        return True
+    return status_order >= event_order(run=run, position=position, attempt=attempt,
+                                       kind="step_started")
 
 
 def video_state(sink: EventSink, video_id: str) -> VideoState:

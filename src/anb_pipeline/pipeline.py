@@ -34,7 +34,7 @@ def middleware_stack(settings: Settings, sink: EventSink) -> list[dramatiq.Middl
         LogContext(),
         # Before PoisonGuard: a duplicate of finished work is not poison.
         VideoGuard(sink=sink, steps=settings.steps),
-        PoisonGuard(max_receives=settings.max_receives),
+        PoisonGuard(max_receives=settings.max_receives, sink=sink, steps=settings.steps),
         LifecycleEvents(sink=sink, steps=settings.steps),
     ]
     if settings.metrics_port:

@@ -24,7 +24,16 @@ from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, s
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from anb_pipeline import PipelineEvent, Settings, Storage, VideoState, WorkerBeat, layout, open_storage
+from anb_pipeline import (
+    NOTHING_STARTED,
+    PipelineEvent,
+    Settings,
+    Storage,
+    VideoState,
+    WorkerBeat,
+    layout,
+    open_storage,
+)
 
 from .db import Database, make_engine
 from .models import Video, VideoStep, WorkerRecord
@@ -74,12 +83,15 @@ class DatabaseSink:
 
     def video_progress(self, video_id: str) -> tuple[VideoState, int | None]:
         """The state as :meth:`video_state` tells it and the video's ``status_order`` (the
-        event order of its latest status change), in one PK read."""
+        event order of its latest status change; ``NOTHING_STARTED`` for a pending video
+        that never started), in one PK read."""
         row = self.database.call(lambda session: session.execute(
             select(Video.status, Video.status_order).where(Video.id == video_id)).first())
         if row is None:
             return VideoState.GONE, None
         state = VideoState.DONE if row.status == VideoStatus.PROCESSED else VideoState.ACTIVE
+        if row.status_order is None and row.status == VideoStatus.PENDING:
+            return state, NOTHING_STARTED
         return state, row.status_order
 
     def record_worker(self, beat: WorkerBeat) -> None:

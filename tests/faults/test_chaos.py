@@ -71,18 +71,31 @@ class Chaos:
 
 
 def describe_state(url: str, pipeline, workers: list[WorkerProcess], tmp_path: Path) -> str:
-    """What a timed-out soak left: statuses, queue depths, the workers' exit codes (None:
-    running) and each worker's last log lines."""
+    """What a timed-out soak left: statuses, the errors of failed videos, queue depths, the
+    dead letters, the workers' exit codes (None: running) and, from each worker's log, the
+    lines that name a video left behind or warn."""
     current = statuses(url)
     stuck = sorted(video_id for video_id, status in current.items() if status != "processed")
     depths = [depth.asdict() for depth in queue_depths(pipeline.broker, pipeline.settings)]
+    letters = [letter.asdict() for letter in DeadLetterQueue(pipeline.broker).letters()]
+    with sa.create_engine(url).connect() as connection:
+        errors = connection.execute(sa.text(
+            "SELECT id, error_step, error_message FROM videos WHERE status = 'failed'")).all()
+
+    def relevant(line: str) -> bool:
+        return "WARNING" in line or "ERROR" in line or any(f"={video_id} " in line
+                                                           or f"'{video_id}'" in line
+                                                           for video_id in stuck)
+
     logs = "".join(
-        f"\n--- {log.name} (last 40 lines) ---\n"
-        + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        f"\n--- {log.name} (lines naming {stuck} or warning, last 60) ---\n"
+        + "\n".join([line for line in log.read_text(errors="replace").splitlines()
+                      if relevant(line)][-60:])
         for log in sorted(tmp_path.glob("worker*.log")))
     exit_codes = [worker.process.poll() for worker in workers]
     return (f"every video processed: {collections.Counter(current.values())}; not processed: "
-            f"{stuck}; queues: {depths}; worker exit codes: {exit_codes}{logs}")
+            f"{stuck}; failed: {[tuple(row) for row in errors]}; queues: {depths}; "
+            f"dead letters: {letters}; worker exit codes: {exit_codes}{logs}")
 
 
 def test_resets_cuts_and_an_outage_lose_nothing_and_wedge_nothing(

@@ -515,3 +515,69 @@ def test_status_shows_when_each_worker_last_received(tracked, monkeypatch, capsy
     out = capsys.readouterr().out
     assert re.search(rf"{re.escape(worker_id)} +alive, last received \d+ s ago, (\d+)/\1 slots free",
                      out), out
+
+
+def test_a_message_whose_receives_were_lost_in_transit_runs_instead_of_being_dead_lettered(
+    tracked, caplog
+) -> None:
+    """SQS counts a receive whose response a reset dropped (or an outage cut) although no
+    worker saw the message. Received and lost up to one short of the limit, the message
+    still runs: no delivery ever started it, so no worker was lost."""
+    caplog.set_level(logging.INFO, logger="anb_pipeline")
+    make, url = tracked
+    settings, pipeline, log = make(("trim", "checksum"), ["v1"])
+    pipeline.enqueue(video_id="v1", source_key="originals/v1.mp4")
+    client = sqs_client(settings)
+    queue_url = pipeline.broker.queue_url(settings.queue_name)
+    for _ in range(settings.max_receives - 1):  # what SQS saw of the lost responses
+        wait_for(lambda: client.receive_message(QueueUrl=queue_url, VisibilityTimeout=0,
+                                                WaitTimeSeconds=1).get("Messages"),
+                 timeout_s=10, what="trim's message")
+
+    assert run_until_final(pipeline, log, ["v1"])["v1"].kind == "pipeline_done"
+    pipeline.broker.join(settings.queue_name, timeout=30_000)
+    assert [e.step for e in log.of("v1", "step_started")] == ["trim", "checksum"]
+    assert DeadLetterQueue(pipeline.broker).letters() == []
+    assert statuses(url) == {"v1": "processed"}
+    assert "the earlier receives were lost on the way to a worker" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_message_that_kills_every_worker_is_dead_lettered_with_the_database_sink(
+    aws_endpoint, namespace, tmp_path
+) -> None:
+    """The same poison message as in test_failures, with the web tier's sink, which can
+    tell that each delivery started: two workers die, the third dead-letters it."""
+    settings = sqs_settings(endpoint=aws_endpoint, namespace=namespace,
+                            steps=("trim", "crash", "upload"), visibility_timeout_s=3,
+                            sqs_wait_time_s=1)
+    pipeline = build_pipeline(settings, EventLog())
+    key = "originals/v1.mp4"
+    pipeline.storage.put_file(key, make_video(tmp_path / "in.mp4", seconds=1))
+    started = tmp_path / "started.txt"
+    with postgres_database() as (url, _name):
+        insert_owner_and_videos(url, ["v1"], source_keys={"v1": key})
+        env = settings_env(settings, ANB_EVENT_SINK="anb_web.sink:make_sink",
+                           ANB_DATABASE_URL=url, ANB_TEST_STARTED_MARKER=str(started))
+        pipeline.enqueue(video_id="v1", source_key=key)
+        for attempt in range(4):
+            worker = WorkerProcess(env, tmp_path / f"worker{attempt}.log")
+            try:
+                wait_for(lambda w=worker: w.process.poll() is not None
+                         or statuses(url)["v1"] == "failed",
+                         timeout_s=60, what="the worker to crash or the video to fail")
+            finally:
+                if worker.process.poll() is None:
+                    worker.terminate()
+                worker.close()
+            if statuses(url)["v1"] == "failed":
+                break
+        with sa.create_engine(url).connect() as connection:
+            error_step, error = connection.execute(sa.text(
+                "SELECT error_step, error_message FROM videos WHERE id = 'v1'")).one()
+
+    assert error_step == "crash"
+    assert "delivered 3 times without completing" in error
+    assert len(started.read_text().splitlines()) == 2, "two workers died; the third refused it"
+    [letter] = DeadLetterQueue(pipeline.broker).letters()
+    assert (letter.video_id, letter.step) == ("v1", "crash")
