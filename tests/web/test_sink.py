@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from anb_pipeline import MediaPipeline, PipelineEvent, VideoState
-from anb_pipeline.events import event_order, run_of, superseded
+from anb_pipeline import NOTHING_STARTED, MediaPipeline, PipelineEvent, VideoState
+from anb_pipeline.events import attempt_started, event_order, run_of, superseded
 from anb_pipeline.settings import DEFAULT_STEPS
 from anb_web.sink import DatabaseSink, make_sink
 
@@ -167,17 +167,23 @@ def test_the_sink_tells_how_far_a_video_got_so_older_deliveries_are_superseded(
     sink: DatabaseSink, owner_and_video: tuple[str, str]
 ) -> None:
     _token, video_id = owner_and_video
-    assert sink.video_progress(video_id) == (VideoState.ACTIVE, None), "nothing ran yet"
+    assert sink.video_progress(video_id) == (VideoState.ACTIVE, NOTHING_STARTED), "nothing ran"
+    trim, resize_at = DEFAULT_STEPS.index("trim"), DEFAULT_STEPS.index("resize")
+    assert not attempt_started(NOTHING_STARTED, run=0, position=trim, attempt=1)
+    assert not superseded(NOTHING_STARTED, run=0, position=trim, attempt=1)
     resize = event("step_started", video_id, "resize", 10.0, attempt=2)
     sink.emit(event("step_started", video_id, "trim", 9.0))
     sink.emit(resize)
     assert sink.video_progress(video_id) == (VideoState.ACTIVE, resize.order)
-    trim, resize_at = DEFAULT_STEPS.index("trim"), DEFAULT_STEPS.index("resize")
     assert superseded(resize.order, run=0, position=trim, attempt=1), "trim handed off"
     assert superseded(resize.order, run=0, position=resize_at, attempt=1), "a later attempt"
     assert not superseded(resize.order, run=0, position=resize_at, attempt=2), "its own"
     assert not superseded(resize.order, run=1, position=trim, attempt=1), "a restarted run"
     assert not superseded(None, run=0, position=trim, attempt=1), "the sink cannot tell"
+    assert attempt_started(resize.order, run=0, position=resize_at, attempt=2), "its own start"
+    assert not attempt_started(resize.order, run=0, position=resize_at, attempt=3)
+    assert not attempt_started(resize.order, run=1, position=trim, attempt=1)
+    assert attempt_started(None, run=0, position=trim, attempt=1), "the sink cannot tell"
 
 
 def test_an_event_for_an_unknown_step_gets_its_own_record(
