@@ -9,6 +9,7 @@ the file's) is made real, and then fixed, for Try again.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -122,8 +123,16 @@ def test_delete_asks_first_and_reports_next_to_the_row(
     page, problems = new_page(browser, stack[0])
     sign_up(page, username=f"del_{uuid.uuid4().hex[:6]}", city="Cali")
     title = "Keep or delete"
+    # Hold the page's status polls, so one is still in flight when the delete lands (the
+    # race that once answered it 404): the page must cancel it.
+    held: list[Any] = []
+    page.route("**/page-api/videos/*", lambda route: held.append(route))
     row = upload_clip(page, make_video(tmp_path / "clip.mp4"), title)
     row.wait_for()
+    deadline = time.monotonic() + 15
+    while not held and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert held, "the page polls the new video's status"
     deletes: list[str] = []
     page.on("request", lambda request: deletes.append(request.url)
             if request.url.endswith("/delete") else None)
@@ -141,6 +150,11 @@ def test_delete_asks_first_and_reports_next_to_the_row(
     dialog.get_by_role("button", name="Delete for good").click()
     note = page.locator("li.deleted-note")
     note.filter(has_text=f"Deleted “{title}”.").wait_for()
+    page.unroute("**/page-api/videos/*")
+    for route in held:
+        with contextlib.suppress(Exception):  # cancelled by the page: nothing to continue
+            route.continue_()
+    page.wait_for_timeout(500)
     assert note.evaluate("element => document.activeElement === element")
     assert row.count() == 0 and len(deletes) == 1
     assert "Deleted" not in page.locator("#upload-status").inner_text()

@@ -145,9 +145,12 @@
   }
 
   async function refresh(row) {
+    // Kept on the row so a delete can cancel a poll still in flight (it would come back 404).
+    row.pollAbort = new AbortController();
     const response = await fetch("/page-api/videos/" + encodeURIComponent(row.dataset.id), {
       headers: { Accept: "application/json" },
       credentials: "same-origin",
+      signal: row.pollAbort.signal,
     });
     if (response.ok) {
       render(row, await response.json());
@@ -158,7 +161,8 @@
 
   async function poll() {
     const rows = Array.from(list.querySelectorAll("li.video")).filter(
-      (row) => !FINAL.includes(row.dataset.status) || row.dataset.details !== "yes"
+      (row) => row.dataset.deleting !== "yes"
+        && (!FINAL.includes(row.dataset.status) || row.dataset.details !== "yes")
     );
     await Promise.all(rows.map(async (row) => {
       try {
@@ -296,11 +300,22 @@
       return;
     }
     message.textContent = "Deleting…";
-    const response = await fetch(deleteForm.action, {
-      method: "POST",
-      headers: { Accept: "application/json", "X-CSRF-Token": csrfToken },
-      credentials: "same-origin",
-    });
+    row.dataset.deleting = "yes";
+    if (row.pollAbort) {
+      row.pollAbort.abort();
+    }
+    let response;
+    try {
+      response = await fetch(deleteForm.action, {
+        method: "POST",
+        headers: { Accept: "application/json", "X-CSRF-Token": csrfToken },
+        credentials: "same-origin",
+      });
+    } catch (error) {
+      delete row.dataset.deleting;
+      message.textContent = "The server could not be reached. Please try again.";
+      return;
+    }
     if (response.status === 204) {
       // The row gives way to a note in its place, which takes the focus.
       const note = document.createElement("li");
@@ -311,6 +326,7 @@
       row.replaceWith(note);
       note.focus();
     } else {
+      delete row.dataset.deleting;
       message.textContent = describeError(response.status, await response.json().catch(() => null));
     }
   }
