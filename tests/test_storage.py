@@ -104,9 +104,16 @@ def test_multipart_parts_join_in_order_and_abort_leaves_nothing(storage, tmp_pat
             storage.put_part("uploads/joined", multipart_id=upload_id, part_number=2, path=last)]
     storage.finish_multipart("uploads/joined", multipart_id=upload_id,
                              parts=[(1, tags[1]), (2, tags[2])])
+    # Again, as after a crash before the join was recorded: done already, not an error.
+    storage.finish_multipart("uploads/joined", multipart_id=upload_id,
+                             parts=[(1, tags[1]), (2, tags[2])])
     joined = tmp_path / "joined"
     storage.get_file("uploads/joined", joined)
     assert joined.read_bytes() == first.read_bytes() + last.read_bytes()
+    unknown = storage.start_multipart("uploads/never")
+    storage.abort_multipart("uploads/never", multipart_id=unknown)
+    with pytest.raises(StorageError):  # forgotten, and nothing was joined
+        storage.finish_multipart("uploads/never", multipart_id=unknown, parts=[(1, tags[1])])
     assert storage.list("uploads/") == ["uploads/joined"]
 
     dropped = storage.start_multipart("uploads/dropped")

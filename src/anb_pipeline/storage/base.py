@@ -104,7 +104,13 @@ class Storage(Protocol):
     def finish_multipart(
         self, key: str, *, multipart_id: str, parts: Sequence[tuple[int, str]]
     ) -> None:
-        """Join ``parts`` (number, tag), in order, into the object at ``key``, atomically."""
+        """Join ``parts`` (number, tag), in order, into the object at ``key``, atomically.
+
+        Finishing again an upload that was already joined into ``key`` (a retry after a
+        crash or a lost answer, before the caller could record the join) is not an error.
+        Raises: ``StorageError`` (``ObjectNotFound`` where the store says so) when the
+        upload is unknown and ``key`` holds nothing.
+        """
         ...
 
     def abort_multipart(self, key: str, *, multipart_id: str) -> None:

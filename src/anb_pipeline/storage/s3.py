@@ -21,7 +21,7 @@ TRANSFER = TransferConfig(multipart_threshold=8 * 1024 * 1024, multipart_chunksi
 def _translate(exc: Exception, key: str) -> StorageError:
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("404", "NoSuchKey", "NotFound"):
+        if code in ("404", "NoSuchKey", "NotFound", "NoSuchUpload"):
             return ObjectNotFound(key)
         if code in ("NoSuchBucket", "AccessDenied", "SlowDown", "ServiceUnavailable"):
             return StorageUnavailable(f"S3 refused {key!r}: {code}")
@@ -156,12 +156,21 @@ class S3Storage:
     def finish_multipart(
         self, key: str, *, multipart_id: str, parts: Sequence[tuple[int, str]]
     ) -> None:
-        """S3's CompleteMultipartUpload with ``parts`` (number, ETag). Raises:
-        StorageUnavailable, StorageError (a part too small, an unknown upload)."""
-        self._call(key, "complete_multipart_upload", Bucket=self.bucket, Key=self._key(key),
-                   UploadId=multipart_id,
-                   MultipartUpload={"Parts": [{"PartNumber": number, "ETag": tag}
-                                              for number, tag in parts]})
+        """S3's CompleteMultipartUpload with ``parts`` (number, ETag). S3 forgets a finished
+        upload (a repeat answers NoSuchUpload; moto answers 500), so a refused repeat
+        succeeds when ``key`` exists: upload keys are unique per upload. Raises:
+        StorageUnavailable, ObjectNotFound (an unknown upload, S3's NoSuchUpload),
+        StorageError (a part too small, other refusals)."""
+        try:
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=self._key(key), UploadId=multipart_id,
+                MultipartUpload={"Parts": [{"PartNumber": number, "ETag": tag}
+                                           for number, tag in parts]})
+        except ClientError as exc:
+            if not self.exists(key):
+                raise _translate(exc, key) from exc
+        except BotoCoreError as exc:
+            raise _translate(exc, key) from exc
 
     def abort_multipart(self, key: str, *, multipart_id: str) -> None:
         """S3's AbortMultipartUpload; an unknown upload (already finished or aborted) is
