@@ -352,3 +352,44 @@ def test_broken_connection_keeps_the_bytes_that_arrived(
                                           "Content-Type": "application/offset+octet-stream"},
                             content=data[:100])
         assert stale.status_code == 409
+
+
+@pytest.mark.media
+def test_a_crash_between_joining_the_parts_and_recording_it_is_finished_by_the_next_head(
+    web_settings: Any, pipeline: MediaPipeline, big_video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The final PATCH joins the parts, then its database write fails (the database goes
+    away, or the instance dies, at that moment): 503. The client's HEAD joins them again
+    (already done: not an error) and makes the video."""
+    import dataclasses
+
+    import sqlalchemy.exc
+
+    from anb_web import tus_state
+    from anb_web.app import create_app
+    from anb_web.tus import VIDEO_ID_HEADER
+
+    commit = tus_state.commit
+    refusals: list[str] = []
+
+    def commit_failing_once_after_the_join(session: Any, **kwargs: Any) -> bool:
+        if kwargs.get("finished_parts") and not refusals:
+            refusals.append(kwargs["upload_id"])
+            raise sqlalchemy.exc.OperationalError("UPDATE tus_uploads", {}, Exception("gone"))
+        return commit(session, **kwargs)
+
+    monkeypatch.setattr(tus_state, "commit", commit_failing_once_after_the_join)
+    data = big_video.read_bytes()
+    settings = dataclasses.replace(web_settings, max_upload_bytes=len(data))
+    with TestClient(create_app(settings, pipeline=pipeline), raise_server_exceptions=False) as client:
+        token = signup(client, "tus_join")
+        url = urlparse(create(client, token, length=len(data)).headers["Location"]).path
+        headers = {**TUS, **bearer(token), "Content-Type": "application/offset+octet-stream"}
+        final = client.patch(url, headers={**headers, "Upload-Offset": "0"}, content=data)
+        assert final.status_code == 503, final.text
+        assert refusals, "the join was recorded"
+        resumed = client.head(url, headers={**TUS, **bearer(token)})
+        assert resumed.status_code == 200
+        video_id = resumed.headers[VIDEO_ID_HEADER]
+        assert client.get(f"/api/videos/{video_id}", headers=bearer(token)).status_code == 200
+    assert pipeline.storage.list("uploads/") == []
