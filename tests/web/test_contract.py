@@ -260,3 +260,52 @@ def test_the_idempotency_key_limit_is_the_documented_one(client: TestClient) -> 
         response = client.post("/api/videos", headers={**bearer(token), header["name"]: key},
                                content=b"x")
         _assert_422_names(response, header["name"], valid=valid)
+
+
+VALID_SIGNUP = {"username": "messages", "email": "messages@example.org", "password": "a passphrase"}
+
+
+@pytest.mark.parametrize("changes, errors", [
+    ({"username": None}, {"username": "This field is required"}),
+    ({"email": 42}, {"email": "Must be a string"}),
+    ({"username": "x" * 33}, {"username": "Must be 0 to 32 characters"}),
+    ({"username": "bad name"},
+     {"username": "Must be 3 to 32 characters of letters, digits, '_', '.' or '-'"}),
+    ({"email": "a@b"}, {"email": "Must be a valid email address"}),
+    ({"password": "short"}, {"password": "Must be 8 to 1024 characters"}),
+    ({"city": "nul\u0000byte", "country": "x" * 101},
+     {"city": "Must be valid text without NUL characters",
+      "country": "Must be 0 to 100 characters"}),
+    ({"city": "ß" * 100}, {"city": "Too long once normalized (at most 100 characters)"}),
+])
+def test_the_422_messages_of_a_signup(
+    client: TestClient, changes: dict[str, Any], errors: dict[str, str]
+) -> None:
+    response = client.post("/api/auth/signup", json={**VALID_SIGNUP, **changes})
+    assert response.status_code == 422
+    assert response.json() == {"detail": "Invalid input", "errors": errors}
+
+
+@pytest.mark.parametrize("query, errors", [
+    ("page=0&page_size=x", {"page": "Must be an integer from 1 to 10000",
+                            "page_size": "Must be an integer from 1 to 100"}),
+    ("page=%2B1", {"page": "Must be an integer from 1 to 10000"}),
+    ("page=1&city=" + "c" * 101, {"city": "Must be text of at most 100 characters"}),
+])
+def test_the_422_messages_of_a_query(client: TestClient, query: str, errors: dict[str, str]) -> None:
+    response = client.get(f"/api/public/rankings?{query}")
+    assert response.status_code == 422
+    assert response.json() == {"detail": "Invalid input", "errors": errors}
+
+
+def test_the_422_messages_of_an_upload_form_and_of_tus_metadata(client: TestClient) -> None:
+    token = signup(client, "messages_form")
+    form = client.post("/api/videos", headers=bearer(token), data={"title": " "},
+                       files={"other": ("x.txt", b"x", "text/plain")})
+    assert form.json() == {"detail": "Invalid input", "errors": {
+        "title": "Must be 1 to 200 characters", "file": "A video file is required"}}
+    tus = client.post("/api/uploads/", headers={**bearer(token), "Tus-Resumable": "1.0.0",
+                                                "Upload-Length": "10", "Upload-Metadata": ""})
+    assert tus.status_code == 422
+    assert tus.json() == {"detail": "Invalid input",
+                          "errors": {"Upload-Metadata title": "This field is required"}}
