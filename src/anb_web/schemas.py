@@ -110,8 +110,12 @@ class CityQuery(BaseModel):
 
 # --- Responses ------------------------------------------------------------------------
 
-#: An ISO 8601 time as ``datetime.isoformat`` writes it (``+00:00``, not ``Z``).
-Time = Annotated[dt.datetime, PlainSerializer(dt.datetime.isoformat, return_type=str),
+def _iso(value: dt.datetime) -> str:
+    return value.isoformat()
+
+
+#: An ISO 8601 time as ``datetime.isoformat`` writes it (``+00:00``, not pydantic's ``Z``).
+Time = Annotated[dt.datetime, PlainSerializer(_iso, return_type=str),
                  WithJsonSchema({"type": "string", "format": "date-time"})]
 #: A URL of a stored file: absolute (S3) or relative (local storage's ``/media/...``).
 Url = Annotated[str, WithJsonSchema({"type": "string", "format": "uri-reference"})]
