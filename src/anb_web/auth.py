@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
-import unicodedata
 import uuid
 from typing import Any
 
@@ -17,20 +15,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import schemas
+from .answers import respond
 from .errors import ApiError, InvalidInput, unauthorized
 from .models import RevokedToken, User, email_key, fold, username_key
 from .security import InvalidToken, TokenClaims, hash_password, verify_password
 from .state import Services, services
-from .validation import (
-    EMAIL,
-    MAX_EMAIL_CHARS,
-    MAX_NAME_CHARS,
-    MAX_PASSWORD_CHARS,
-    MIN_PASSWORD_CHARS,
-    USERNAME,
-    read_json_object,
-    text_field,
-)
+from .validation import parse, read_json_object
 
 PROFILE_FIELDS = ("first_name", "last_name", "city", "country")
 BAD_CREDENTIALS = "Wrong username or password"
@@ -66,46 +57,25 @@ async def authenticate(request: Request) -> str:
     return (await live_claims(request)).user_id
 
 
-@dataclasses.dataclass(frozen=True)
-class SignupForm:
-    username: str
-    email: str
-    password: str = dataclasses.field(repr=False)
-    profile: dict[str, str | None]
-
-    def key_columns(self) -> dict[str, str | None]:
-        """The identity and lookup columns, computed once here (see ``models``)."""
-        city = self.profile["city"]
-        return {"username_key": username_key(self.username), "email_key": email_key(self.email),
-                "city_key": fold(city) if city else None}
+def key_columns(form: schemas.Signup) -> dict[str, str | None]:
+    """The identity and lookup columns of a signup, computed once here (see ``models``)."""
+    return {"username_key": username_key(form.username), "email_key": email_key(form.email),
+            "city_key": fold(form.city) if form.city else None}
 
 
-def signup_input(data: dict[str, Any]) -> SignupForm:
-    """The checked form; InvalidInput (422) names every wrong field.
+def signup_input(data: dict[str, Any]) -> schemas.Signup:
+    """The checked form (see ``schemas.Signup``).
 
-    The username is kept in its NFKC form (fullwidth ``ａｌｉｃｅ`` signs up as ``alice``), the
-    email in its NFC form. A value whose normalized or case-folded key would not fit its
-    column (``ß`` folds to ``ss``) is refused here, identically on SQLite and PostgreSQL.
+    A value whose normalized or case-folded key would not fit its column (``ß`` folds to
+    ``ss``) is refused too, identically on SQLite and PostgreSQL.
+
+    Raises:
+        InvalidInput: (422) names every wrong field.
     """
-    errors: dict[str, str] = {}
-    raw_username = text_field(data, "username", errors, required=True, max_chars=32) or ""
-    username = unicodedata.normalize("NFKC", raw_username)
-    email = unicodedata.normalize(
-        "NFC", text_field(data, "email", errors, required=True, max_chars=MAX_EMAIL_CHARS) or "")
-    password = text_field(data, "password", errors, required=True, strip=False,
-                          min_chars=MIN_PASSWORD_CHARS, max_chars=MAX_PASSWORD_CHARS) or ""
-    profile = {name: text_field(data, name, errors, required=False, max_chars=MAX_NAME_CHARS)
-               for name in PROFILE_FIELDS}
-    if username and not USERNAME.fullmatch(username):
-        errors["username"] = "Must be 3 to 32 characters of letters, digits, '_', '.' or '-'"
-    if email and not EMAIL.fullmatch(email):
-        errors["email"] = "Must be a valid email address"
-    if errors:
-        raise InvalidInput(errors)
-    form = SignupForm(username=username, email=email, password=password, profile=profile)
+    form = parse(schemas.Signup, data)
     too_long = {name.removesuffix("_key"): f"Too long once normalized (at most "
                                           f"{column_chars(name)} characters)"
-                for name, key in form.key_columns().items()
+                for name, key in key_columns(form).items()
                 if key is not None and len(key) > column_chars(name)}
     if too_long:
         raise InvalidInput(too_long)
@@ -138,12 +108,8 @@ def _insert_user(session: Session, *, user: User) -> None:
     session.add(user)
 
 
-def user_json(user: User) -> dict[str, Any]:
-    return {"id": user.id, "username": user.username, "email": user.email,
-            **{name: getattr(user, name) for name in PROFILE_FIELDS}}
-
-
-def token_json(app: Services, user_id: str) -> dict[str, Any]:
+def _token_fields(app: Services, user_id: str) -> dict[str, Any]:
+    """The fields of ``schemas.Token``: a new bearer token for ``user_id``."""
     return {"access_token": app.tokens.issue(user_id=user_id), "token_type": "bearer",
             "expires_in": app.settings.jwt_ttl_s}
 
@@ -156,20 +122,24 @@ def _conflict(taken: dict[str, str]) -> ApiError:
 async def signup(request: Request) -> JSONResponse:
     app = services(request)
     form = signup_input(await read_json_object(request))
-    keys = form.key_columns()
+    keys = key_columns(form)
     identity = {"username_key": str(keys["username_key"]), "email_key": str(keys["email_key"])}
     # A cheap check first so a duplicate costs no hashing; the insert re-checks atomically.
     if taken := await app.database.run(_taken, **identity):
         raise _conflict(taken)
     password_hash = await run_in_threadpool(hash_password, form.password)
+    profile = {name: getattr(form, name) for name in PROFILE_FIELDS}
     user = User(id=str(uuid.uuid4()), username=form.username, email=form.email,
-                password_hash=password_hash, **keys, **form.profile)
+                password_hash=password_hash, **keys, **profile)
     try:
         await app.database.run(_insert_user, user=user)
     except IntegrityError:
         # A parallel signup won the race: the unique indexes are the real guard.
         raise _conflict(await app.database.run(_taken, **identity)) from None
-    return JSONResponse({**token_json(app, user.id), "user": user_json(user)}, status_code=201)
+    return respond(schemas.SignupResult(
+        **_token_fields(app, user.id),
+        user=schemas.User(id=user.id, username=user.username, email=user.email, **profile)),
+        status_code=201)
 
 
 def login_key(login: str) -> str:
@@ -188,29 +158,24 @@ def _credentials(session: Session, *, login: str) -> tuple[str, str] | None:
 
 async def login(request: Request) -> JSONResponse:
     app = services(request)
-    data = await read_json_object(request)
-    errors: dict[str, str] = {}
-    name = text_field(data, "username", errors, required=True, max_chars=MAX_EMAIL_CHARS)
-    password = text_field(data, "password", errors, required=True, strip=False,
-                          max_chars=MAX_PASSWORD_CHARS)
-    if errors:
-        raise InvalidInput(errors)
+    credentials = parse(schemas.Login, await read_json_object(request))
+    name, password = credentials.username, credentials.password
     # The client address is the proxy-corrected one (see ANB_TRUSTED_PROXIES).
-    account, client = login_key(name or ""), request.client.host if request.client else "unknown"
+    account, client = login_key(name), request.client.host if request.client else "unknown"
     limiter = app.login_limiter
     # Checked before any hashing: a refused guess costs the server nothing.
     if retry_after_s := await run_in_threadpool(limiter.retry_after_s, account=account,
                                                 client=client):
         raise ApiError(429, "Too many failed logins; try again later",
                        headers={"Retry-After": str(retry_after_s)})
-    found = await app.database.run(_credentials, login=name or "")
+    found = await app.database.run(_credentials, login=name)
     user_id, password_hash = found or (None, None)
     # A missing user still costs one verify, so timing does not tell who exists.
-    if not await run_in_threadpool(verify_password, password_hash, password or ""):
+    if not await run_in_threadpool(verify_password, password_hash, password):
         await run_in_threadpool(limiter.failed, account=account, client=client)
         raise unauthorized(BAD_CREDENTIALS)
     await run_in_threadpool(limiter.succeeded, account=account)
-    return JSONResponse(token_json(app, str(user_id)))
+    return respond(schemas.Token(**_token_fields(app, str(user_id))))
 
 
 def _revoke(session: Session, *, claims: TokenClaims) -> None:

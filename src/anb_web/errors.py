@@ -10,9 +10,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from anb_pipeline import BrokerUnavailable, StorageError
+
+from .answers import Error, ValidationError, respond
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +46,14 @@ def unauthorized(detail: str = "Authentication required: send a valid bearer tok
 
 
 def http_error(request: Request, exc: Exception) -> Response:
+    """``Error``, or ``ValidationError`` for ``InvalidInput`` (422)."""
     assert isinstance(exc, HTTPException)
-    body: dict[str, object] = {"detail": exc.detail}
     errors = getattr(exc, "errors", None)
-    if errors:
-        body["errors"] = errors
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    if isinstance(exc, InvalidInput):
+        answer: Error | ValidationError = ValidationError(detail=exc.detail, errors=errors or {})
+    else:
+        answer = Error(detail=exc.detail, errors=errors) if errors else Error(detail=exc.detail)
+    return respond(answer, status_code=exc.status_code, headers=exc.headers)
 
 
 def dependency_down(request: Request, exc: Exception) -> Response:
@@ -63,12 +67,12 @@ def dependency_down(request: Request, exc: Exception) -> Response:
         detail = "The login limiter's store (Redis) is unavailable; try again later"
     else:
         detail = "The database is unavailable; try again later"
-    return JSONResponse({"detail": detail}, status_code=503)
+    return respond(Error(detail=detail), status_code=503)
 
 
 def server_error(request: Request, exc: Exception) -> Response:
     logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"detail": "Internal server error"}, status_code=500)
+    return respond(Error(detail="Internal server error"), status_code=500)
 
 
 EXCEPTION_HANDLERS = {

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Any
 
 from .models import Video
+from .schemas import VideoError
 
 #: ``"TypeName: details"``: the type name a stored error starts with.
 ERROR_TYPE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*): ")
@@ -77,10 +77,12 @@ def explain(*, step: str | None, message: str | None) -> Explanation:
     return OURS_PUBLISHING if step == FINAL_STEP else OURS_CONVERTING
 
 
-def failure_json(video: Video, *, max_retries: int) -> dict[str, Any]:
-    """A failed video's ``error`` object in the API (see the OpenAPI ``VideoError``)."""
+def failure(video: Video, *, max_retries: int) -> VideoError:
+    """A failed video's ``error`` in the API."""
     explanation = explain(step=video.error_step, message=video.error_message)
     retries_left = max(0, max_retries - (video.retries or 0))
-    return {"step": video.error_step, "message": video.error_message,
-            "reason": explanation.reason, "retryable": explanation.retryable and retries_left > 0,
-            "retries_left": retries_left}
+    # A failed video always has both (the sink and reconcile write them with the status).
+    return VideoError(step=video.error_step or "", message=video.error_message or "",
+                      reason=explanation.reason,
+                      retryable=explanation.retryable and retries_left > 0,
+                      retries_left=retries_left)

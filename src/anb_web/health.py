@@ -12,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .answers import respond
+from .schemas import Alive, Health
 from .state import services
 
 logger = logging.getLogger(__name__)
@@ -37,17 +39,15 @@ async def health(request: Request) -> JSONResponse:
         _probe("queue", app.pipeline.check_queue, timeout_s=timeout_s),
     )
     healthy = database and storage and queue
-    body = {
-        "status": "healthy" if healthy else "unhealthy",
-        "database": "connected" if database else "unavailable",
-        "storage": "available" if storage else "unavailable",
-        "queue": "available" if queue else "unavailable",
-    }
-    return JSONResponse(body, status_code=200 if healthy else 503)
+    answer = Health(status="healthy" if healthy else "unhealthy",
+                    database="connected" if database else "unavailable",
+                    storage="available" if storage else "unavailable",
+                    queue="available" if queue else "unavailable")
+    return respond(answer, status_code=200 if healthy else 503)
 
 
 async def live(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "alive"})
+    return respond(Alive(status="alive"))
 
 
 routes = [

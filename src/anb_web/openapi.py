@@ -1,31 +1,97 @@
-"""The OpenAPI 3.1 document served at ``/openapi.json``, written out by hand.
+"""The OpenAPI 3.1 document served at ``/openapi.json``.
 
-A test checks that every route the app registers is described here, method by method.
+The paths, summaries, descriptions and per-status texts are written out here by hand; the
+bodies' schemas (``components/schemas``) and the query parameters' schemas are generated
+from the pydantic models in ``schemas`` and ``answers``, the same models that validate the
+input and build the answers. A test checks that every route the app registers is described
+here, method by method; others that the answers and the limits agree with the document.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .statuses import StepStatus, VideoStatus, values
+from .answers import Error, ValidationError
+from .schemas import (
+    Alive,
+    CityQuery,
+    Health,
+    Login,
+    PageQuery,
+    PublicVideoPage,
+    RankingPage,
+    RetryResult,
+    Signup,
+    SignupResult,
+    Token,
+    Upload,
+    UploadResult,
+    Video,
+    VideoDetail,
+    VoteResult,
+)
 from .tus import OFFSET_CONTENT_TYPE, TUS_EXTENSIONS, TUS_VERSION, VIDEO_ID_HEADER
-from .validation import MAX_PAGE, MAX_PAGE_SIZE
 from .videos import (
     IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_KEY,
     IDEMPOTENCY_TTL_S,
     MAX_IDEMPOTENCY_KEY_CHARS,
     REPLAYED_HEADER,
 )
 
 JSON = "application/json"
+REF_TEMPLATE = "#/components/schemas/{model}"
+#: The bodies clients send (their schema as input), and the ones they get (as output).
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (Signup, Login, Upload)
+RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
+    Error, ValidationError, Token, SignupResult, UploadResult, Video, VideoDetail, RetryResult,
+    PublicVideoPage, VoteResult, RankingPage, Health, Alive)
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
+class _Schemas(GenerateJsonSchema):
+    """Pydantic's JSON schema without a title on every property (the name says it)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+def _components() -> dict[str, Any]:
+    """``components/schemas``: every model of a body and every model or enum they use."""
+    _, top = models_json_schema(
+        [(model, "validation") for model in REQUEST_MODELS]
+        + [(model, "serialization") for model in RESPONSE_MODELS],
+        ref_template=REF_TEMPLATE, schema_generator=_Schemas)
+    return dict(top["$defs"])
+
+
+def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The OpenAPI parameters of a query model: one per field, its schema the field's
+    (never null: an absent parameter is the field's default)."""
+    schema = model.model_json_schema(schema_generator=_Schemas)
+    parameters = []
+    for name, field in schema["properties"].items():
+        field = dict(field)
+        description = field.pop("description", None)
+        variants = [variant for variant in field.pop("anyOf", [field])
+                    if variant != {"type": "null"}]
+        if field.get("default", 0) is None:
+            del field["default"]
+        parameter = {"name": name, "in": "query", "required": name in schema.get("required", ()),
+                     "schema": {**field, **variants[0]}}
+        if description is not None:
+            parameter["description"] = description
+        parameters.append(parameter)
+    return parameters
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF_TEMPLATE.format(model=model.__name__)}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -33,154 +99,42 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _error(description: str) -> dict[str, Any]:
-    return _json(_ref("Error"), description)
+    return _json(_ref(Error), description)
 
 
 def _string(**extra: Any) -> dict[str, Any]:
     return {"type": "string", **extra}
 
 
-def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
 UNAUTHORIZED = {
     "description": ("The bearer token is missing, malformed, expired or logged out, or its "
                     "account no longer exists"),
     "headers": {"WWW-Authenticate": {"schema": _string(), "description": "Bearer"}},
-    "content": {JSON: {"schema": _ref("Error")}},
+    "content": {JSON: {"schema": _ref(Error)}},
 }
-INVALID = _json(_ref("ValidationError"), "Invalid input, with a message per field")
+INVALID = _json(_ref(ValidationError), "Invalid input, with a message per field")
 SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
 
 VIDEO_ID = {"name": "video_id", "in": "path", "required": True,
             "description": "The video's UUID; a malformed id answers 404",
             "schema": _string(format="uuid")}
-PAGE_PARAMS = [
-    {"name": "page", "in": "query", "required": False,
-     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}},
-    {"name": "page_size", "in": "query", "required": False,
-     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE, "default": 20}},
-]
+PAGE_PARAMS = query_parameters(PageQuery)
+SCHEMAS = _components()
 
 
-def _object(properties: dict[str, Any], *required: str) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": list(required)}
-
-
-def _page_of(item: str) -> dict[str, Any]:
-    return _object({"items": {"type": "array", "items": _ref(item)},
-                    "total": {"type": "integer"}, "page": {"type": "integer"},
-                    "page_size": {"type": "integer"}},
-                   "items", "total", "page", "page_size")
-
-
-NULLABLE_TEXT = _nullable(_string())
-NULLABLE_TIME = _nullable(_string(format="date-time"))
-NULLABLE_URL = _nullable(_string(format="uri-reference"))
-STATUS = _string(enum=list(values(VideoStatus)))
-
-VIDEO_FIELDS: dict[str, Any] = {
-    "id": _string(format="uuid"), "title": _string(), "description": NULLABLE_TEXT,
-    "processing_status": STATUS, "created_at": _string(format="date-time"),
-    "processed_at": NULLABLE_TIME, "original_url": _string(format="uri-reference"),
-    "processed_url": NULLABLE_URL, "poster_url": NULLABLE_URL, "votes": {"type": "integer"},
-}
-
-SCHEMAS: dict[str, Any] = {
-    "Error": _object({"detail": _string()}, "detail"),
-    "ValidationError": _object({"detail": _string(), "errors": {
-        "type": "object", "additionalProperties": _string(),
-        "description": "Field name -> what is wrong with it"}}, "detail", "errors"),
-    "Signup": _object({
-        "username": _string(pattern=r"^[A-Za-z0-9_.\-]{3,32}$"),
-        "email": _string(format="email", maxLength=254),
-        "password": _string(minLength=8, maxLength=1024),
-        **{name: _nullable(_string(maxLength=100))
-           for name in ("first_name", "last_name", "city", "country")},
-    }, "username", "email", "password"),
-    "Login": _object({"username": _string(description="The username or the email"),
-                      "password": _string()}, "username", "password"),
-    "Token": _object({"access_token": _string(), "token_type": _string(enum=["bearer"]),
-                      "expires_in": {"type": "integer", "description": "Seconds"}},
-                     "access_token", "token_type", "expires_in"),
-    "User": _object({"id": _string(format="uuid"), "username": _string(),
-                     "email": _string(format="email"), "first_name": NULLABLE_TEXT,
-                     "last_name": NULLABLE_TEXT, "city": NULLABLE_TEXT,
-                     "country": NULLABLE_TEXT},
-                    "id", "username", "email", "first_name", "last_name", "city", "country"),
-    "SignupResult": {"allOf": [_ref("Token"), _object({"user": _ref("User")}, "user")]},
-    "Upload": _object({"file": _string(format="binary"),
-                       "title": _string(minLength=1, maxLength=200),
-                       "description": _string(maxLength=5000)}, "file", "title"),
-    "UploadResult": _object({name: VIDEO_FIELDS[name] for name in (
-        "id", "title", "description", "processing_status", "original_url", "created_at")},
-        "id", "title", "description", "processing_status", "original_url", "created_at"),
-    "Video": _object(VIDEO_FIELDS, *VIDEO_FIELDS),
-    "Step": _object({"name": _string(),
-                     "status": _string(enum=list(values(StepStatus))),
-                     "started_at": NULLABLE_TIME, "finished_at": NULLABLE_TIME,
-                     "seconds": _nullable({"type": "number"}), "attempts": {"type": "integer"},
-                     "pass": _string(description="The pass that runs the step: steps fused "
-                                     "into one ffmpeg pass share it (e.g. "
-                                     "'trim+resize+watermark+bumpers') and its times")},
-                    "name", "status", "started_at", "finished_at", "seconds", "attempts", "pass"),
-    "VideoDetail": {"allOf": [_ref("Video"), _object({
-        "steps": {"type": "array", "items": _ref("Step")},
-        "error": _ref("VideoError"),
-    }, "steps")], "description": "`error` is present only when processing_status is failed"},
-    "VideoError": _object({
-        "step": _string(description="The failed step; fused steps are joined with '+'"),
-        "message": _string(description="'ExceptionType: details', for engineers"),
-        "reason": _string(description="For the owner: what went wrong with their file, or "
-                                      "that it was our fault, and what to do"),
-        "retryable": {"type": "boolean", "description": "POST /api/videos/{video_id}/retry "
-                      "can help: the failure was not the file's and retries are left"},
-        "retries_left": {"type": "integer", "minimum": 0,
-                         "description": "Of ANB_MAX_RETRIES_PER_VIDEO (default 3)"},
-    }, "step", "message", "reason", "retryable", "retries_left"),
-    "RetryResult": _object({"id": _string(format="uuid"),
-                            "processing_status": _string(enum=[VideoStatus.PROCESSING.value]),
-                            "retries_left": {"type": "integer", "minimum": 0}},
-                           "id", "processing_status", "retries_left"),
-    "Player": _object({"username": _string(), "city": NULLABLE_TEXT,
-                       "country": NULLABLE_TEXT}, "username", "city", "country"),
-    "PublicVideo": _object({"id": _string(format="uuid"), "title": _string(),
-                            "player": _ref("Player"), "processed_url": _string(),
-                            "poster_url": _string(), "votes": {"type": "integer"},
-                            "created_at": _string(format="date-time"),
-                            "voted": {"type": "boolean", "description":
-                                      "Only with a bearer token: the caller voted for it"}},
-                           "id", "title", "player", "processed_url", "votes", "created_at"),
-    "PublicVideoPage": _page_of("PublicVideo"),
-    "VoteResult": _object({"video_id": _string(format="uuid"), "votes": {"type": "integer"}},
-                          "video_id", "votes"),
-    "Ranking": _object({"position": {"type": "integer", "minimum": 1},
-                        "username": _string(), "city": NULLABLE_TEXT,
-                        "country": NULLABLE_TEXT, "votes": {"type": "integer"}},
-                       "position", "username", "city", "country", "votes"),
-    "RankingPage": _page_of("Ranking"),
-    "Health": _object({"status": _string(enum=["healthy", "unhealthy"]),
-                       "database": _string(enum=["connected", "unavailable"]),
-                       "storage": _string(enum=["available", "unavailable"]),
-                       "queue": _string(enum=["available", "unavailable"])},
-                      "status", "database", "storage", "queue"),
-}
-
-
-def _json_body(schema: str) -> dict[str, Any]:
-    return {"required": True, "content": {JSON: {"schema": _ref(schema)}}}
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    return {"required": True, "content": {JSON: {"schema": _ref(model)}}}
 
 
 PATHS: dict[str, Any] = {
     "/api/auth/signup": {"post": {
-        "summary": "Create an account", "tags": ["auth"], "requestBody": _json_body("Signup"),
-        "responses": {"201": _json(_ref("SignupResult"), "Created, with a token"),
+        "summary": "Create an account", "tags": ["auth"], "requestBody": _json_body(Signup),
+        "responses": {"201": _json(_ref(SignupResult), "Created, with a token"),
                       "409": _error("The username or email is taken"), "422": INVALID},
     }},
     "/api/auth/login": {"post": {
-        "summary": "Get a token", "tags": ["auth"], "requestBody": _json_body("Login"),
-        "responses": {"200": _json(_ref("Token"), "A bearer token"),
+        "summary": "Get a token", "tags": ["auth"], "requestBody": _json_body(Login),
+        "responses": {"200": _json(_ref(Token), "A bearer token"),
                       "401": _error("Wrong username or password"), "422": INVALID,
                       "429": {**_error("Too many failed logins for this account or client"),
                               "headers": {"Retry-After": {"schema": {"type": "integer"},
@@ -206,12 +160,12 @@ PATHS: dict[str, Any] = {
                 "description": "An opaque key of the client's choosing, e.g. a UUID, "
                                "one per upload",
                 "schema": _string(minLength=1, maxLength=MAX_IDEMPOTENCY_KEY_CHARS,
-                                  pattern="^[!-~]+$"),
+                                  pattern=f"^{IDEMPOTENCY_KEY.pattern}$"),
             }],
             "requestBody": {"required": True,
-                            "content": {"multipart/form-data": {"schema": _ref("Upload")}}},
+                            "content": {"multipart/form-data": {"schema": _ref(Upload)}}},
             "responses": {
-                "201": {**_json(_ref("UploadResult"), "Accepted for processing, or the "
+                "201": {**_json(_ref(UploadResult), "Accepted for processing, or the "
                                                       "video an earlier request with this "
                                                       "Idempotency-Key created"),
                         "headers": {REPLAYED_HEADER: {
@@ -226,7 +180,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "The caller's videos, newest first", "tags": ["videos"],
             "security": SECURED,
-            "responses": {"200": _json({"type": "array", "items": _ref("Video")}, "Videos"),
+            "responses": {"200": _json({"type": "array", "items": _ref(Video)}, "Videos"),
                           "401": UNAUTHORIZED},
         },
     },
@@ -235,7 +189,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "One of the caller's videos, with its steps", "tags": ["videos"],
             "security": SECURED,
-            "responses": {"200": _json(_ref("VideoDetail"), "The video"),
+            "responses": {"200": _json(_ref(VideoDetail), "The video"),
                           "401": UNAUTHORIZED, "403": _error("Another user's video"),
                           "404": _error("No such video")},
         },
@@ -254,7 +208,7 @@ PATHS: dict[str, Any] = {
         "description": "Resumes the pipeline at the failed step with that step's job and "
                        "fresh attempts (like `anb dlq redrive`), at most "
                        "ANB_MAX_RETRIES_PER_VIDEO times per video (default 3).",
-        "responses": {"202": _json(_ref("RetryResult"), "Queued again"),
+        "responses": {"202": _json(_ref(RetryResult), "Queued again"),
                       "401": UNAUTHORIZED, "403": _error("Another user's video"),
                       "404": _error("No such video"),
                       "409": _error("Not failed, a failure of the file itself (the detail "
@@ -266,23 +220,21 @@ PATHS: dict[str, Any] = {
         "security": [{}, {"bearer": []}],
         "description": "No login needed. With a bearer token, each item says whether the "
                        "caller has `voted` for it; a token that is sent must be valid.",
-        "responses": {"200": _json(_ref("PublicVideoPage"), "A page"), "401": UNAUTHORIZED,
+        "responses": {"200": _json(_ref(PublicVideoPage), "A page"), "401": UNAUTHORIZED,
                       "422": INVALID},
     }},
     "/api/public/videos/{video_id}/vote": {"post": {
         "summary": "Vote for a published video, once", "tags": ["public"],
         "security": SECURED, "parameters": [VIDEO_ID],
-        "responses": {"201": _json(_ref("VoteResult"), "Counted"), "401": UNAUTHORIZED,
+        "responses": {"201": _json(_ref(VoteResult), "Counted"), "401": UNAUTHORIZED,
                       "403": _error("Your own video"),
                       "404": _error("No such published video"),
                       "409": _error("Already voted")},
     }},
     "/api/public/rankings": {"get": {
         "summary": "Players ranked by votes", "tags": ["public"],
-        "parameters": [{"name": "city", "in": "query", "required": False,
-                        "description": "Unicode case-insensitive; accents count",
-                        "schema": _string(maxLength=100)}, *PAGE_PARAMS],
-        "responses": {"200": _json(_ref("RankingPage"), "A page"), "422": INVALID},
+        "parameters": [*query_parameters(CityQuery), *PAGE_PARAMS],
+        "responses": {"200": _json(_ref(RankingPage), "A page"), "422": INVALID},
     }},
     "/media/{key}": {"get": {
         "summary": "A stored file, through a signed URL (local storage only)",
@@ -300,12 +252,12 @@ PATHS: dict[str, Any] = {
     }},
     "/health": {"get": {
         "summary": "Deep health check", "tags": ["health"],
-        "responses": {"200": _json(_ref("Health"), "Every dependency answers"),
-                      "503": _json(_ref("Health"), "A dependency is unavailable")},
+        "responses": {"200": _json(_ref(Health), "Every dependency answers"),
+                      "503": _json(_ref(Health), "A dependency is unavailable")},
     }},
     "/health/live": {"get": {
         "summary": "Liveness, for the load balancer", "tags": ["health"],
-        "responses": {"200": _json(_object({"status": _string()}, "status"), "Alive")},
+        "responses": {"200": _json(_ref(Alive), "Alive")},
     }},
     "/metrics": {"get": {
         "summary": "Prometheus metrics (needs ANB_METRICS_TOKEN as a bearer token)",

@@ -11,12 +11,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .answers import respond
 from .auth import authenticate
-from .errors import ACCOUNT_GONE, ApiError, InvalidInput, unauthorized
+from .errors import ACCOUNT_GONE, ApiError, unauthorized
 from .models import User, Video, Vote, fold
-from .state import services
+from .schemas import (
+    CityQuery,
+    PageQuery,
+    Player,
+    PublicVideo,
+    PublicVideoPage,
+    Ranking,
+    RankingPage,
+    VoteResult,
+)
+from .state import Services, services
 from .statuses import VideoStatus
-from .validation import MAX_NAME_CHARS, is_storable, page_params, video_id
+from .validation import parse, video_id
 from .videos import votes_count
 
 PUBLISHED = VideoStatus.PROCESSED
@@ -54,22 +65,32 @@ def _published(
     return _page(session, statement, page=page, page_size=page_size)
 
 
+def _public_video(app: Services, row: Any, *, with_vote: bool) -> PublicVideo:
+    """One item of ``list_published``; ``voted`` only ``with_vote``."""
+    processed_url, poster_url = app.urls.url(row.output_key), app.urls.url(row.poster_key)
+    # The sink writes both keys with the processed status.
+    assert processed_url is not None and poster_url is not None
+    video = PublicVideo(
+        id=row.id, title=row.title,
+        player=Player(username=row.username, city=row.city, country=row.country),
+        processed_url=processed_url, poster_url=poster_url, votes=int(row.votes),
+        created_at=row.created_at)
+    if with_vote:
+        video.voted = bool(row.voted)
+    return video
+
+
 async def list_published(request: Request) -> JSONResponse:
     """Published videos, newest first. With a bearer token (optional here; when sent it must
     be valid), every item also says whether the caller has ``voted`` for it."""
     app = services(request)
-    page, page_size = page_params(request)
+    query = parse(PageQuery, request.query_params)
     voter_id = await authenticate(request) if "authorization" in request.headers else None
-    rows, total = await app.database.run(_published, page=page, page_size=page_size,
+    rows, total = await app.database.run(_published, page=query.page, page_size=query.page_size,
                                          voter_id=voter_id)
-    items = [{
-        "id": row.id, "title": row.title,
-        "player": {"username": row.username, "city": row.city, "country": row.country},
-        "processed_url": app.urls.url(row.output_key), "poster_url": app.urls.url(row.poster_key),
-        "votes": int(row.votes), "created_at": row.created_at.isoformat(),
-        **({"voted": bool(row.voted)} if voter_id is not None else {}),
-    } for row in rows]
-    return JSONResponse({"items": items, "total": total, "page": page, "page_size": page_size})
+    items = [_public_video(app, row, with_vote=voter_id is not None) for row in rows]
+    return respond(PublicVideoPage(items=items, total=total, page=query.page,
+                                   page_size=query.page_size))
 
 
 def _vote(session: Session, *, video_id: str, user_id: str) -> int:
@@ -109,7 +130,7 @@ async def vote(request: Request) -> JSONResponse:
         # Any of three constraints can refuse the row; only this rare path pays for telling
         # them apart.
         raise await app.database.run(_refusal, video_id=target, user_id=user_id) from None
-    return JSONResponse({"video_id": target, "votes": votes}, status_code=201)
+    return respond(VoteResult(video_id=target, votes=votes), status_code=201)
 
 
 def _rankings(
@@ -131,25 +152,19 @@ def _rankings(
     return _page(session, statement, page=page, page_size=page_size)
 
 
-def _city_key(request: Request) -> str | None:
-    city = request.query_params.get("city", "").strip()
-    if not city:
-        return None
-    if len(city) > MAX_NAME_CHARS or not is_storable(city):
-        raise InvalidInput({"city": f"Must be text of at most {MAX_NAME_CHARS} characters"})
-    return fold(city)
-
-
 async def rankings(request: Request) -> JSONResponse:
     app = services(request)
-    page, page_size = page_params(request)
-    rows, total = await app.database.run(_rankings, city_key=_city_key(request), page=page,
-                                         page_size=page_size)
-    first = (page - 1) * page_size + 1
-    items = [{"position": first + index, "username": row.username, "city": row.city,
-              "country": row.country, "votes": int(row.votes)}
+    # The page first, then the city: a bad page is reported alone, as it always was.
+    query = parse(PageQuery, request.query_params)
+    city = parse(CityQuery, request.query_params).city
+    rows, total = await app.database.run(_rankings, city_key=fold(city) if city else None,
+                                         page=query.page, page_size=query.page_size)
+    first = (query.page - 1) * query.page_size + 1
+    items = [Ranking(position=first + index, username=row.username, city=row.city,
+                     country=row.country, votes=int(row.votes))
              for index, row in enumerate(rows)]
-    return JSONResponse({"items": items, "total": total, "page": page, "page_size": page_size})
+    return respond(RankingPage(items=items, total=total, page=query.page,
+                               page_size=query.page_size))
 
 
 routes = [

@@ -22,10 +22,12 @@ from starlette.routing import Route
 
 from anb_pipeline import Job, event_order, run_of
 
+from .answers import respond
 from .auth import authenticate
 from .errors import ApiError
 from .failures import explain
 from .models import Video, VideoStep
+from .schemas import RetryResult
 from .state import services
 from .statuses import StepStatus, VideoStatus
 from .validation import video_id
@@ -119,8 +121,8 @@ async def retry_video(request: Request) -> JSONResponse:
     except BaseException:
         await app.database.run(_release, claim=claim)
         raise
-    return JSONResponse({"id": claim.video_id, "processing_status": VideoStatus.PROCESSING,
-                         "retries_left": max(0, limit - claim.retries)}, status_code=202)
+    return respond(RetryResult(id=claim.video_id, processing_status=VideoStatus.PROCESSING,
+                               retries_left=max(0, limit - claim.retries)), status_code=202)
 
 
 routes = [Route("/api/videos/{video_id}/retry", retry_video, methods=["POST"])]

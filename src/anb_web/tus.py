@@ -35,14 +35,15 @@ from anb_pipeline import MAX_PARTS, MIN_PART_BYTES, layout
 
 from . import tus_state
 from .auth import authenticate
-from .errors import ApiError, InvalidInput
+from .errors import ApiError
 from .models import TusUpload, Video
+from .schemas import TusMetadata
 from .state import Services, services
 from .tus_body import BodyWriter, Superseded
 from .tus_expiry import discard_storage
 from .tus_state import UploadState
-from .validation import digits, text_field
-from .videos import MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, admit_video
+from .validation import digits, parse
+from .videos import admit_video
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ TUS_EXTENSIONS = ("creation", "creation-with-upload", "termination", "expiration
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 #: The header that names the video a finished upload became.
 VIDEO_ID_HEADER = "ANB-Video-Id"
-MAX_FILENAME_CHARS = 255
 MAX_METADATA_CHARS = 16 * 1024
 #: Upload-Length and Upload-Offset: at most 19 digits (a signed 64-bit integer).
 MAX_NUMBER_DIGITS = 19
@@ -142,22 +142,14 @@ def _new_upload(request: Request, *, app: Services, user_id: str) -> TusUpload:
         raise ApiError(413, f"The file is larger than the {limit}-byte limit")
     if length == 0:
         raise ApiError(415, "The upload is not a video: it is empty")
-    metadata = parse_metadata(request.headers.get("upload-metadata", ""))
-    errors: dict[str, str] = {}
-    title = text_field(metadata, "title", errors, required=True, min_chars=1,
-                       max_chars=MAX_TITLE_CHARS)
-    description = text_field(metadata, "description", errors, required=False,
-                             max_chars=MAX_DESCRIPTION_CHARS)
-    filename = text_field(metadata, "filename", errors, required=False,
-                          max_chars=MAX_FILENAME_CHARS)
-    if errors:
-        raise InvalidInput({f"Upload-Metadata {name}": text for name, text in errors.items()})
+    metadata = parse(TusMetadata, parse_metadata(request.headers.get("upload-metadata", "")),
+                     prefix="Upload-Metadata ")
     upload_id = tus_state.new_upload_id()
     now_s = time.time()
     return TusUpload(
         id=upload_id, user_id=user_id, length_bytes=length, offset_bytes=0,
-        part_bytes=_part_bytes(length), title=title or "", description=description,
-        filename=filename, storage_key=layout.upload_key(upload_id), parts="[]",
+        part_bytes=_part_bytes(length), title=metadata.title, description=metadata.description,
+        filename=metadata.filename, storage_key=layout.upload_key(upload_id), parts="[]",
         tail_bytes=0, created_at=now_s, expires_at=now_s + app.settings.upload_expiry_s)
 
 

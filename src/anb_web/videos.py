@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -19,32 +20,30 @@ from starlette.routing import Route
 
 from anb_pipeline import MediaError, StorageError, layout, probe
 
-from . import retry
+from . import retry, schemas
+from .answers import body, respond
 from .auth import authenticate
 from .errors import ACCOUNT_GONE, ApiError, InvalidInput, unauthorized
-from .failures import failure_json
+from .failures import failure
 from .models import IdempotencyKey, Video, VideoStep, Vote
 from .state import Services, services
 from .statuses import StepStatus, VideoStatus
 from .uploads import FILE_FIELD, Upload, check_upload_headers, receive_upload
-from .validation import text_field, video_id
+from .validation import parse, video_id
 
 logger = logging.getLogger(__name__)
 
-MAX_TITLE_CHARS = 200
-MAX_DESCRIPTION_CHARS = 5000
 #: Probed container (PyAV's first format name) -> stored extension. The user's filename
 #: never picks the extension: it is input, the probe is fact.
 CONTAINER_EXTENSIONS = {
     "mov": "mp4", "matroska": "mkv", "avi": "avi", "mpegts": "ts", "flv": "flv",
     "asf": "wmv", "mpeg": "mpg", "ogg": "ogv", "h264": "h264", "hevc": "hevc",
 }
-#: The fields of the 201 answer to an upload.
-CREATED_FIELDS = ("id", "title", "description", "processing_status", "original_url",
-                  "created_at")
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_IDEMPOTENCY_KEY_CHARS = 255
+#: An idempotency key's characters: visible ASCII (no space, no control character).
+IDEMPOTENCY_KEY = re.compile(r"[!-~]+")
 #: How long a key keeps returning its video: a mobile client's retries fit well inside.
 IDEMPOTENCY_TTL_S = 24 * 3600
 MEDIA_TYPES = {"mp4": "video/mp4", "mkv": "video/x-matroska", "webm": "video/webm",
@@ -64,34 +63,31 @@ def stored_extension(format_name: str) -> str:
     return CONTAINER_EXTENSIONS.get(first, first if first.isalnum() else "bin")
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+def _upload_result_fields(app: Services, video: Video) -> dict[str, Any]:
+    return {"id": video.id, "title": video.title, "description": video.description,
+            "processing_status": video.status, "original_url": app.urls.url(video.source_key),
+            "created_at": video.created_at}
 
 
-def video_json(app: Services, video: Video, votes: int) -> dict[str, Any]:
+def _video_fields(app: Services, video: Video, votes: int) -> dict[str, Any]:
+    """The fields of ``schemas.Video``."""
     processed = video.status == VideoStatus.PROCESSED
     return {
-        "id": video.id, "title": video.title, "description": video.description,
-        "processing_status": video.status, "created_at": _iso(video.created_at),
-        "processed_at": _iso(video.processed_at),
-        "original_url": app.urls.url(video.source_key),
+        **_upload_result_fields(app, video), "processed_at": video.processed_at,
         "processed_url": app.urls.url(video.output_key) if processed else None,
         "poster_url": app.urls.url(video.poster_key) if processed else None,
         "votes": votes,
     }
 
 
-def upload_fields(upload: Upload) -> tuple[str, str | None]:
-    errors: dict[str, str] = {}
-    title = text_field(upload.fields, "title", errors, required=True, min_chars=1,
-                       max_chars=MAX_TITLE_CHARS)
-    description = text_field(upload.fields, "description", errors, required=False,
-                             max_chars=MAX_DESCRIPTION_CHARS)
-    if upload.file_path is None:
-        errors[FILE_FIELD] = "A video file is required"
-    if errors:
-        raise InvalidInput(errors)
-    return title or "", description
+def upload_fields(upload: Upload) -> schemas.Upload:
+    """The checked form.
+
+    Raises:
+        InvalidInput: (422) names every wrong field, ``file`` when no file was sent.
+    """
+    file = {FILE_FIELD: upload.file_path} if upload.file_path is not None else {}
+    return parse(schemas.Upload, {**upload.fields, **file})
 
 
 def idempotency_key(request: Request) -> str | None:
@@ -100,8 +96,7 @@ def idempotency_key(request: Request) -> str | None:
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return None
-    if not (1 <= len(key) <= MAX_IDEMPOTENCY_KEY_CHARS and key.isascii() and key.isprintable()
-            and " " not in key):
+    if not (len(key) <= MAX_IDEMPOTENCY_KEY_CHARS and IDEMPOTENCY_KEY.fullmatch(key)):
         raise InvalidInput({IDEMPOTENCY_HEADER: f"Must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} "
                                                 "visible ASCII characters, e.g. a UUID"})
     return key
@@ -207,9 +202,8 @@ def _put_original(app: Services, *, path: Path) -> StoreOriginal:
 
 
 def _created(app: Services, video: Video, *, replayed: bool) -> JSONResponse:
-    body = video_json(app, video, 0)
-    return JSONResponse({name: body[name] for name in CREATED_FIELDS}, status_code=201,
-                        headers={REPLAYED_HEADER: "true"} if replayed else None)
+    return respond(schemas.UploadResult(**_upload_result_fields(app, video)), status_code=201,
+                   headers={REPLAYED_HEADER: "true"} if replayed else None)
 
 
 async def create_video(request: Request) -> JSONResponse:
@@ -233,11 +227,11 @@ async def create_video(request: Request) -> JSONResponse:
     upload = await receive_upload(request, boundary=boundary, max_file_bytes=limit,
                                   spool_dir=app.pipeline.settings.work_dir)
     try:
-        title, description = upload_fields(upload)
-        assert upload.file_path is not None
+        form = upload_fields(upload)
         video, replayed = await admit_video(
-            app, source=upload.file_path, store=_put_original(app, path=upload.file_path),
-            user_id=user_id, title=title, description=description, idempotency_key=key)
+            app, source=form.file, store=_put_original(app, path=form.file),
+            user_id=user_id, title=form.title, description=form.description,
+            idempotency_key=key)
     finally:
         await run_in_threadpool(upload.discard)
     if not replayed:
@@ -259,7 +253,8 @@ async def list_videos(request: Request) -> JSONResponse:
     app = services(request)
     user_id = await authenticate(request)
     rows = await app.database.run(_owned_videos, user_id=user_id)
-    return JSONResponse([video_json(app, video, votes) for video, votes in rows])
+    return JSONResponse([body(schemas.Video(**_video_fields(app, video, votes)))
+                         for video, votes in rows])
 
 
 def _video_with_steps(session: Session, *, video_id: str) -> tuple[Video, int, list[VideoStep]]:
@@ -273,10 +268,10 @@ def _video_with_steps(session: Session, *, video_id: str) -> tuple[Video, int, l
     return row[0], int(row[1]), list(steps)
 
 
-def step_json(step: VideoStep, *, passes: dict[str, str]) -> dict[str, Any]:
-    return {"name": step.name, "status": step.status, "started_at": _iso(step.started_at),
-            "finished_at": _iso(step.finished_at), "seconds": step.seconds,
-            "attempts": step.attempts, "pass": passes.get(step.name, step.name)}
+def step_answer(step: VideoStep, *, passes: dict[str, str]) -> schemas.Step:
+    return schemas.Step(name=step.name, status=StepStatus(step.status), started_at=step.started_at,
+                        finished_at=step.finished_at, seconds=step.seconds,
+                        attempts=step.attempts, pass_=passes.get(step.name, step.name))
 
 
 def _path_video_id(request: Request) -> str:
@@ -294,11 +289,11 @@ async def get_video(request: Request) -> JSONResponse:
     if video.user_id != user_id:
         raise ApiError(403, "This video belongs to another user")
     passes = app.pipeline.passes()
-    body = {**video_json(app, video, votes),
-            "steps": [step_json(step, passes=passes) for step in steps]}
+    detail = schemas.VideoDetail(**_video_fields(app, video, votes),
+                                 steps=[step_answer(step, passes=passes) for step in steps])
     if video.status == VideoStatus.FAILED:
-        body["error"] = failure_json(video, max_retries=app.settings.max_retries_per_video)
-    return JSONResponse(body)
+        detail.error = failure(video, max_retries=app.settings.max_retries_per_video)
+    return respond(detail)
 
 
 def _delete_owned(session: Session, *, video_id: str, user_id: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from anb_web.openapi import SCHEMAS
 from anb_web.statuses import FINAL_VIDEO_STATUSES, StepStatus, VideoStatus, values
@@ -24,6 +25,13 @@ def test_the_page_script_uses_the_enums_words() -> None:
     assert step_compared and step_compared <= set(values(StepStatus))
 
 
+def _resolved(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema``, or the component its ``$ref`` names."""
+    ref = schema.get("$ref")
+    return SCHEMAS[ref.removeprefix("#/components/schemas/")] if ref else schema
+
+
 def test_the_api_document_lists_the_enums_words() -> None:
-    assert SCHEMAS["Video"]["properties"]["processing_status"]["enum"] == list(values(VideoStatus))
-    assert SCHEMAS["Step"]["properties"]["status"]["enum"] == list(values(StepStatus))
+    video_status = _resolved(SCHEMAS["Video"]["properties"]["processing_status"])
+    assert video_status["enum"] == list(values(VideoStatus))
+    assert _resolved(SCHEMAS["Step"]["properties"]["status"])["enum"] == list(values(StepStatus))
