@@ -314,11 +314,9 @@ def test_termination_and_expiry_remove_the_upload_and_its_storage(
 def test_an_expired_upload_is_404_on_access_with_its_storage_gone(
     web_settings: Any, pipeline: MediaPipeline, small_video: Path
 ) -> None:
-    import dataclasses
-
     from anb_web.app import create_app
 
-    app = create_app(dataclasses.replace(web_settings, upload_expiry_s=1), pipeline=pipeline)
+    app = create_app(web_settings.replace(upload_expiry_s=1), pipeline=pipeline)
     with TestClient(app, raise_server_exceptions=False) as client:
         token = signup(client, "tus_late")
         data = small_video.read_bytes()
