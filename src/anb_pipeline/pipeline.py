@@ -217,7 +217,10 @@ class MediaPipeline:
         return messages[0].message_id
 
     def check_queue(self) -> None:
-        """Raise BrokerUnavailable unless the broker answers (for health checks)."""
+        """One cheap round trip to the broker, for health checks.
+
+        Raises: ``BrokerUnavailable`` unless the broker answers.
+        """
         try:
             check_broker(self.broker, self.settings)
         except BrokerUnavailable:
