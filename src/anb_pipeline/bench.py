@@ -334,7 +334,9 @@ def machine_description() -> str:
 
 
 def table(summaries: list[VariantSummary]) -> str:
-    """Ratios are medians of the per-round ratios, not ratios of medians."""
+    """The report's markdown table, one row per variant: median seconds, peak RSS (MiB),
+    ratios to the reference (medians of the per-round ratios, not ratios of medians) and
+    the invariants each clip broke."""
     rows = ["| run | wall s | CPU s | peak RSS MiB | wall ÷ reference | CPU ÷ reference "
             "| wall ÷ reference, each round | invariants |",
             "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]

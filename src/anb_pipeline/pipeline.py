@@ -26,7 +26,10 @@ from .storage import Storage, open_storage
 
 
 def middleware_stack(settings: Settings, sink: EventSink) -> list[dramatiq.Middleware]:
-    """The same stack on every broker. Order matters: see LifecycleEvents."""
+    """The middleware of every broker, in order (order matters: see LifecycleEvents), with
+    events going to ``sink``: the framework's guards and lifecycle events, Prometheus when
+    ``ANB_METRICS_PORT`` is set, and Dramatiq's defaults with Retries set from
+    ``ANB_MAX_ATTEMPTS`` and the backoff bounds (milliseconds)."""
     stack: list[dramatiq.Middleware] = [
         # First, so its after-hook runs last: the SQS broker needs the current message
         # while Pipelines and Retries enqueue.
