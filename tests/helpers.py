@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from PIL import Image, ImageChops, ImageStat
 from anb_pipeline import MediaPipeline, PipelineEvent, Settings
 from anb_pipeline.events import CallbackSink
 from anb_pipeline.media.invariants import clip_problems
+from anb_pipeline.settings import variable_name
 from anb_pipeline.storage import S3Storage
 
 FINAL_KINDS = ("pipeline_done", "pipeline_dead_lettered")
@@ -138,15 +138,15 @@ def assert_poster_shows_content(poster: Path, clip: Path, *, bumper_s: float) ->
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment that gives a subprocess exactly these settings."""
     env: dict[str, str] = {}
-    for field in dataclasses.fields(settings):
-        value = getattr(settings, field.name)
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
         if value is None:
             continue
         if isinstance(value, tuple):
             value = ",".join(value)
         elif isinstance(value, bool):
             value = "true" if value else "false"
-        env["ANB_" + field.name.upper()] = str(value)
+        env[variable_name(name)] = str(value)
     return {**os.environ, **env, **extra}
 
 

@@ -30,7 +30,7 @@ from .events import (
     run_of,
 )
 from .job import Job
-from .settings import Settings, env_values
+from .settings import AnbSettings, NameList, Settings
 from .storage import MAX_PARTS, MIN_PART_BYTES, LocalStorage, Storage, check_key, open_storage
 
 if TYPE_CHECKING:
@@ -62,10 +62,10 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AnbError",
+    "AnbSettings",
     "BrokerUnavailable",
     "check_key",
     "ConfigurationError",
-    "env_values",
     "event_order",
     "EventSink",
     "Job",
@@ -77,6 +77,7 @@ __all__ = [
     "MediaTimeout",
     "MediaUndecodable",
     "MIN_PART_BYTES",
+    "NameList",
     "NotAVideo",
     "NOTHING_STARTED",
     "ObjectNotFound",

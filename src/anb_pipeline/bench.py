@@ -54,6 +54,10 @@ BENCH_VIDEO_ID = "bench"
 
 @dataclasses.dataclass(frozen=True)
 class RunResult:
+    """One measured run of one variant: wall and CPU seconds (ffmpeg children included),
+    the peak resident memory of its process tree in MiB, and the output invariants it broke
+    (``clip_problems``; empty when the clip is right)."""
+
     variant: str
     wall_s: float
     cpu_s: float
@@ -75,6 +79,9 @@ class VariantSummary:
 
     @classmethod
     def of(cls, runs: list[RunResult], references: list[RunResult]) -> VariantSummary:
+        """The summary of one variant's ``runs`` (one per round, in round order), its
+        ratios taken to the ``references`` of the same rounds (or to the first reference
+        when the counts differ: MoviePy runs once)."""
         # Ratios pair each run with the reference of its own round, so a slow phase of a
         # shared machine weighs on both sides of the same ratio.
         own_reference = references if len(references) == len(runs) else references[:1] * len(runs)
@@ -105,6 +112,12 @@ HDR_REFERENCE_FILTERS = ("zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=709,
 
 def generate_input(path: Path, *, seconds: float, width: int, height: int, fps: int,
                    hdr: bool = False) -> Path:
+    """Write a test-pattern clip with a sine tone to ``path`` (``seconds`` long, ``width`` x
+    ``height`` pixels at ``fps`` frames per second; H.264, or HDR10 HEVC Main10 with
+    ``hdr``) and return ``path``.
+
+    Raises: ``MediaError`` when ffmpeg fails (``run_ffmpeg``).
+    """
     video = HDR_ENCODE if hdr else ("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p")
     run_ffmpeg(["-f", "lavfi", "-i", f"testsrc2=s={width}x{height}:r={fps}:d={seconds:g}",
                 "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds:g}",
@@ -160,6 +173,10 @@ def _cpu_s() -> float:
 
 def run_reference(settings: Settings, source: Path, output: Path, fps: int,
                   hdr: bool = False) -> Window:
+    """The hand-written single ffmpeg command (``reference_command``) on ``source``, timed.
+
+    Raises: ``subprocess.CalledProcessError`` when ffmpeg fails.
+    """
     with Window() as window:
         subprocess.run(reference_command(settings, source=source, output=output, fps=fps,
                                          hdr=hdr), check=True)
@@ -167,8 +184,14 @@ def run_reference(settings: Settings, source: Path, output: Path, fps: int,
 
 
 def run_pipeline(settings: Settings, source: Path, output: Path) -> Window:
-    """From enqueue to ``pipeline_done``; the upload of the source to S3 happens before,
-    as it does in production (the web tier stores it), and is not measured."""
+    """The pipeline on ``source`` with one in-process worker thread, timed from enqueue to
+    ``pipeline_done``; the clip is then fetched to ``output``. The upload of the source to S3
+    happens before, as it does in production (the web tier stores it), and is not measured.
+    ``settings`` must name an SQS broker and S3 storage (the emulator).
+
+    Raises: ``RuntimeError`` when the video is dead-lettered or not done within
+    ``RUN_TIMEOUT_S``.
+    """
     import dramatiq
 
     from .pipeline import MediaPipeline
@@ -250,8 +273,11 @@ def child_main(args: argparse.Namespace) -> None:
 
 
 def measure_process(*, source: Path, output: Path, env: dict[str, str]) -> tuple[float, float, int]:
-    """``anb process`` as a user runs it: (wall s, CPU s, peak RSS KiB) of the whole
-    command, ffmpeg children included."""
+    """``anb process`` as a user runs it, in ``env``: (wall s, CPU s, peak RSS KiB) of the
+    whole command, ffmpeg children included.
+
+    Raises: ``RuntimeError`` when the command fails.
+    """
     started_s = time.monotonic()
     child = subprocess.Popen([sys.executable, "-m", "anb_pipeline.cli", "process", str(source),
                               "-o", str(output)], env=env, stdout=subprocess.DEVNULL,
@@ -268,6 +294,12 @@ def measure_process(*, source: Path, output: Path, env: dict[str, str]) -> tuple
 
 def measure(variant: str, *, source: Path, workdir: Path, env: dict[str, str], fps: int,
             source_s: float, hdr: bool = False) -> RunResult:
+    """One run of ``variant`` (``reference``, ``stepwise``, ``fused``, ``moviepy`` or
+    ``process``) in its own process with ``env``, its output written under ``workdir`` and
+    checked against the output invariants for a ``source_s``-second source.
+
+    Raises: ``RuntimeError`` when the run fails.
+    """
     output = workdir / f"{variant}.mp4"
     if variant == "process":
         wall_s, cpu_s, peak_kib = measure_process(source=source, output=output, env=env)
@@ -294,6 +326,7 @@ def measure(variant: str, *, source: Path, workdir: Path, env: dict[str, str], f
 
 
 def machine_description() -> str:
+    """One line for the report: cores, CPU model, memory (GiB), Python and ffmpeg versions."""
     memory_gib = psutil.virtual_memory().total / 1024**3
     ffmpeg = subprocess.run([ffmpeg_exe(), "-version"], capture_output=True, text=True)
     return (f"{os.cpu_count()} cores ({cpu_model()}), {memory_gib:.0f} GiB, "
@@ -301,7 +334,9 @@ def machine_description() -> str:
 
 
 def table(summaries: list[VariantSummary]) -> str:
-    """Ratios are medians of the per-round ratios, not ratios of medians."""
+    """The report's markdown table, one row per variant: median seconds, peak RSS (MiB),
+    ratios to the reference (medians of the per-round ratios, not ratios of medians) and
+    the invariants each clip broke."""
     rows = ["| run | wall s | CPU s | peak RSS MiB | wall ÷ reference | CPU ÷ reference "
             "| wall ÷ reference, each round | invariants |",
             "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
@@ -325,6 +360,12 @@ def overhead_row(process: list[RunResult], fused: list[RunResult]) -> str:
 
 
 def bench_pipeline(args: argparse.Namespace) -> int:
+    """``anb bench pipeline``: every variant for ``args.rounds`` rounds on one generated
+    input, against an in-process emulator; prints the report (and writes it into
+    ``args.write_doc``). Returns 0, or 1 when a variant's clip broke an output invariant.
+
+    Raises: ``SystemExit`` when ``--rounds`` is below 1.
+    """
     if args.rounds < 1:
         raise SystemExit("anb bench pipeline: --rounds must be 1 or more")
     variants = [v for v in VARIANTS if v != "moviepy" or (
@@ -376,6 +417,7 @@ def write_doc(path: Path, report: str, *, section: str = "pipeline-bench") -> No
 
 
 def main() -> None:
+    """``python -m anb_pipeline.bench --child VARIANT ...``: the child process of one run."""
     parser = argparse.ArgumentParser(description="one benchmark run (internal)")
     parser.add_argument("--child", dest="variant", choices=VARIANTS, required=True)
     parser.add_argument("--input", type=Path, required=True)

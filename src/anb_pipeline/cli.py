@@ -28,6 +28,9 @@ CHATTY_LOGGERS = ("httpx", "werkzeug", "botocore", "urllib3", "alembic.runtime.p
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """``anb``'s parser: the framework's subcommands and those of every
+    ``anb_pipeline.commands`` entry point (one that fails to import is skipped with a
+    warning on stderr)."""
     parser = argparse.ArgumentParser(
         prog="anb", description="ANB Rising Stars Showcase: media pipeline and web app."
     )
@@ -47,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``anb`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status: the
+    handler's, 2 after an ``AnbError`` (printed as one ``anb: error:`` line on stderr, no
+    traceback), 130 on Ctrl-C."""
     hold_parent()
     args = build_parser().parse_args(argv)
     logging.basicConfig(

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``worker``, ``process``, ``queues``, ``dlq`` and ``bench`` to ``anb``'s
+    subcommands, each with its handler as ``handler``; imports nothing heavy."""
     worker = subparsers.add_parser("worker", help="run the stock Dramatiq worker on the pipeline")
     worker.add_argument("--processes", "-p", type=int, default=1, help="worker processes")
     worker.add_argument("--threads", "-t", type=int, default=1, help="threads per process")
@@ -74,6 +76,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_worker(args: argparse.Namespace) -> int:
+    """``anb worker``: becomes (``execve``) the stock Dramatiq worker with ``args.processes``
+    processes of ``args.threads`` threads, long-polling ``ANB_SQS_WAIT_TIME_S`` and
+    prefetching one message per thread; never returns.
+
+    Raises: ``ConfigurationError`` for a bad ``ANB_*`` value; ``OSError`` when the worker
+    cannot be started.
+    """
     settings = Settings.from_env()
     env = dict(os.environ)
     # Dramatiq long-polls for only 1 s by default; SQS allows 20. Prefetch one message per
@@ -104,6 +113,12 @@ def worker_command(settings: Settings, *, processes: int, threads: int) -> list[
 
 
 def run_process(args: argparse.Namespace) -> int:
+    """``anb process INPUT -o OUTPUT``: the whole pipeline on one local file, in this
+    process; returns 0 once the clip is written.
+
+    Raises: ``ConfigurationError`` when the input file does not exist; ``NotAVideo`` at
+    once, before any worker starts, when it is not a video; whatever the pipeline raises.
+    """
     from .local_run import process_file
     from .media import probe
 
@@ -127,6 +142,8 @@ def _sqs_pipeline() -> MediaPipeline:
 
 
 def run_queues_ensure(args: argparse.Namespace) -> int:
+    """``anb queues ensure``: create the SQS queue and its DLQ (idempotent) and print their
+    URLs; other brokers declare their queues themselves. Returns 0."""
     broker = _sqs_pipeline().broker
     ensure = getattr(broker, "ensure_queues", None)
     if ensure is None:
@@ -138,6 +155,11 @@ def run_queues_ensure(args: argparse.Namespace) -> int:
 
 
 def run_dlq_list(args: argparse.Namespace) -> int:
+    """``anb dlq list [--json]``: one line per dead letter (video, step, attempts, error),
+    or the letters as JSON (``dlq.to_json``). Returns 0.
+
+    Raises: ``ConfigurationError`` for a broker other than SQS.
+    """
     from .dlq import DeadLetterQueue, to_json
 
     letters = DeadLetterQueue(_sqs_pipeline().broker).letters()
@@ -158,6 +180,11 @@ def run_dlq_list(args: argparse.Namespace) -> int:
 
 
 def run_dlq_redrive(args: argparse.Namespace) -> int:
+    """``anb dlq redrive [MESSAGE_ID...]``: resume the dead letters (all, or those named) at
+    their step, and say which were skipped and why. Returns 0.
+
+    Raises: ``ConfigurationError`` for a broker other than SQS.
+    """
     from .dlq import DeadLetterQueue
 
     wanted = set(args.message_ids) or None
@@ -172,6 +199,10 @@ def run_dlq_redrive(args: argparse.Namespace) -> int:
 
 
 def run_dlq_purge(args: argparse.Namespace) -> int:
+    """``anb dlq purge --yes``: delete every dead letter and print how many. Returns 0.
+
+    Raises: ``ConfigurationError`` without ``--yes``, or for a broker other than SQS.
+    """
     from .dlq import DeadLetterQueue
 
     if not args.yes:

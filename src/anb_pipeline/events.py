@@ -59,13 +59,30 @@ def run_of(order: int | None) -> int:
 class PipelineEvent:
     """One step of one video's pipeline started, ended or ended the pipeline.
 
-    ``attempt`` counts from 1 within a run; ``order`` is ``event_order(...)`` of the event
-    (sinks order a video's events by it); ``at`` is the emitting host's wall clock, for
-    display and staleness only; ``seconds`` is the step's duration on ``step_finished``
-    and ``step_failed``; ``error`` is ``Type: message`` on failures; ``output`` holds the
-    final job's meta (``Job.meta``: ``output_key`` and ``poster_key`` among its keys) on
-    ``pipeline_done``; ``job`` is set on ``pipeline_dead_lettered``. Sinks in other
-    processes get ``asdict()``: the same names, JSON values only.
+    The payload, as sinks in other processes get it from ``asdict()`` (the same names, JSON
+    values only):
+
+    - ``kind`` (str, an ``EventKind``): ``step_started``, ``step_finished``, ``step_failed``,
+      ``pipeline_done`` or ``pipeline_dead_lettered``;
+    - ``video_id`` (str): the video's id, from the job;
+    - ``step`` (str): one step's name; a fused actor reports each of its steps, so the
+      name never holds ``+``. On ``pipeline_done`` the last step, on
+      ``pipeline_dead_lettered`` the step that failed;
+    - ``attempt`` (int, from 1): the attempt within the run;
+    - ``message_id`` (str): the Dramatiq message id of the step's message;
+    - ``order`` (int): ``event_order(...)`` of the event; sinks order a video's events by
+      it, never by a clock;
+    - ``at`` (float, seconds since the epoch): the emitting host's wall clock, for display
+      and staleness only;
+    - ``seconds`` (float or None, seconds, to the millisecond): the step's duration, on
+      ``step_finished`` and ``step_failed``;
+    - ``error`` (str or None): ``Type: message`` (``messages.describe``, at most
+      ``MAX_ERROR_CHARS``) on ``step_failed`` and ``pipeline_dead_lettered``, or the reason
+      a skipped message was dead-lettered;
+    - ``output`` (dict or None): the final job's meta (``Job.meta``: ``output_key`` and
+      ``poster_key`` among its keys) on ``pipeline_done``;
+    - ``job`` (dict or None): on ``pipeline_dead_lettered``, the job the failed step was
+      given (``Job.to_message``: ``video_id``, ``source_key``, ``input_key``, ``meta``).
     """
 
     kind: EventKind
@@ -85,7 +102,8 @@ class PipelineEvent:
     job: dict[str, Any] | None = None
 
     def asdict(self) -> dict[str, Any]:
-        """The event as a JSON-ready dict, one key per field."""
+        """The event as a JSON-ready dict, one key per field (see the class for each key's
+        type and unit)."""
         return dataclasses.asdict(self)
 
 
@@ -269,8 +287,12 @@ class FanoutSink:
 
 
 def load_sink(settings: Settings) -> EventSink:
-    """The sink named by ``ANB_EVENT_SINK``, always alongside the logging sink (and the
-    step metrics when worker metrics are on)."""
+    """The sink named by ``ANB_EVENT_SINK`` (``module:factory``, the factory called with
+    ``settings``; ``module`` alone means ``module:make_sink``), always alongside the logging
+    sink (and the step metrics when worker metrics are on).
+
+    Raises: ``ConfigurationError`` when the module or the factory cannot be loaded.
+    """
     builtin: list[EventSink] = [LoggingSink(settings)]
     if settings.metrics_port:
         from .metrics import StepMetrics

@@ -26,7 +26,10 @@ from .storage import Storage, open_storage
 
 
 def middleware_stack(settings: Settings, sink: EventSink) -> list[dramatiq.Middleware]:
-    """The same stack on every broker. Order matters: see LifecycleEvents."""
+    """The middleware of every broker, in order (order matters: see LifecycleEvents), with
+    events going to ``sink``: the framework's guards and lifecycle events, Prometheus when
+    ``ANB_METRICS_PORT`` is set, and Dramatiq's defaults with Retries set from
+    ``ANB_MAX_ATTEMPTS`` and the backoff bounds (milliseconds)."""
     stack: list[dramatiq.Middleware] = [
         # First, so its after-hook runs last: the SQS broker needs the current message
         # while Pipelines and Retries enqueue.
@@ -217,7 +220,10 @@ class MediaPipeline:
         return messages[0].message_id
 
     def check_queue(self) -> None:
-        """Raise BrokerUnavailable unless the broker answers (for health checks)."""
+        """One cheap round trip to the broker, for health checks.
+
+        Raises: ``BrokerUnavailable`` unless the broker answers.
+        """
         try:
             check_broker(self.broker, self.settings)
         except BrokerUnavailable:

@@ -26,7 +26,9 @@ class QueueDepth:
 
 
 def queue_depths(broker: dramatiq.Broker, settings: Settings) -> list[QueueDepth]:
-    """The work queue and its dead-letter queue, in that order."""
+    """The work queue and its dead-letter queue, in that order, as ``broker`` counts them:
+    SQS's approximate attributes, Redis's lists, RabbitMQ's ``.XQ`` queue, or the stub
+    broker's queues. Raises: whatever the broker's client raises when it cannot answer."""
     if hasattr(broker, "queue_url"):
         return [_sqs_depth(broker, name) for name in (settings.queue_name, settings.dlq_name)]
     if hasattr(broker, "get_queue_message_counts"):

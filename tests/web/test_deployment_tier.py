@@ -6,7 +6,6 @@ thing it checks.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import subprocess
 import sys
@@ -48,8 +47,7 @@ def login(client: TestClient | httpx.Client, url: str, username: str, password: 
 
 @pytest.fixture
 def alb_app(web_settings: WebSettings, pipeline: MediaPipeline) -> Starlette:
-    settings = dataclasses.replace(web_settings, trusted_proxies=(VPC_RANGE,),
-                                   login_max_failures_per_client=10)
+    settings = web_settings.replace(trusted_proxies=(VPC_RANGE,), login_max_failures_per_client=10)
     return create_app(settings, pipeline=pipeline)
 
 
@@ -80,7 +78,7 @@ def test_the_template_sets_the_trusted_proxy_range_under_the_settings_name() -> 
     template = CfnLoader(Path(__file__).parents[2].joinpath("cloudformation/anb.yaml")
                          .read_text(encoding="utf-8")).get_single_data()
     env = env_file_lines(user_data(template, "WebLaunchTemplate"))
-    names = {field.name for field in dataclasses.fields(WebSettings)}
+    names = set(WebSettings.model_fields)
     assert "trusted_proxies" in names
     setting = "ANB_" + "trusted_proxies".upper()
     # The web instances trust the whole VPC (the ALB's nodes take addresses in its subnets)
@@ -197,7 +195,7 @@ def test_metrics_of_two_worker_processes_are_one_view(tmp_path: Path) -> None:
 
 def test_redis_down_makes_login_503_not_500(web_settings: WebSettings,
                                            pipeline: MediaPipeline) -> None:
-    settings = dataclasses.replace(web_settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    settings = web_settings.replace(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     with TestClient(create_app(settings, pipeline=pipeline),
                     raise_server_exceptions=False) as client:
         response = client.post("/api/auth/login", json={"username": "a", "password": "b"})

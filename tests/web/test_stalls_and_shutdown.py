@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import socket
@@ -54,7 +53,7 @@ def read_until_closed(sock: socket.socket, *, timeout_s: float) -> bytes:
 
 @pytest.fixture
 def impatient_app(web_settings: WebSettings, pipeline: MediaPipeline) -> Starlette:
-    settings = dataclasses.replace(web_settings, request_body_idle_timeout_s=IDLE_TIMEOUT_S)
+    settings = web_settings.replace(request_body_idle_timeout_s=IDLE_TIMEOUT_S)
     return create_app(settings, pipeline=pipeline)
 
 

@@ -314,11 +314,9 @@ def test_termination_and_expiry_remove_the_upload_and_its_storage(
 def test_an_expired_upload_is_404_on_access_with_its_storage_gone(
     web_settings: Any, pipeline: MediaPipeline, small_video: Path
 ) -> None:
-    import dataclasses
-
     from anb_web.app import create_app
 
-    app = create_app(dataclasses.replace(web_settings, upload_expiry_s=1), pipeline=pipeline)
+    app = create_app(web_settings.replace(upload_expiry_s=1), pipeline=pipeline)
     with TestClient(app, raise_server_exceptions=False) as client:
         token = signup(client, "tus_late")
         data = small_video.read_bytes()
@@ -361,8 +359,6 @@ def test_a_crash_between_joining_the_parts_and_recording_it_is_finished_by_the_n
     """The final PATCH joins the parts, then its database write fails (the database goes
     away, or the instance dies, at that moment): 503. The client's HEAD joins them again
     (already done: not an error) and makes the video."""
-    import dataclasses
-
     import sqlalchemy.exc
 
     from anb_web import tus_state
@@ -380,7 +376,7 @@ def test_a_crash_between_joining_the_parts_and_recording_it_is_finished_by_the_n
 
     monkeypatch.setattr(tus_state, "commit", commit_failing_once_after_the_join)
     data = big_video.read_bytes()
-    settings = dataclasses.replace(web_settings, max_upload_bytes=len(data))
+    settings = web_settings.replace(max_upload_bytes=len(data))
     with TestClient(create_app(settings, pipeline=pipeline), raise_server_exceptions=False) as client:
         token = signup(client, "tus_join")
         url = urlparse(create(client, token, length=len(data)).headers["Location"]).path

@@ -14,7 +14,11 @@ __all__ = ["check_broker", "make_broker"]
 
 
 def make_broker(settings: Settings, *, middleware: list[dramatiq.Middleware]) -> dramatiq.Broker:
-    """``sqs://``, ``redis://``, ``amqp://`` or ``stub://``, per ``ANB_BROKER_URL``."""
+    """The broker ``ANB_BROKER_URL`` names (``sqs://``, ``redis://``, ``amqp://`` or
+    ``stub://``), with ``middleware`` (in that order) and the settings' queue namespace.
+
+    Raises: ``ConfigurationError`` for another scheme.
+    """
     scheme = urlparse(settings.broker_url).scheme
     if scheme == "sqs":
         from .sqs import SafeSQSBroker

@@ -41,8 +41,14 @@ def ffmpeg_exe() -> str:
 
 
 def run_ffmpeg(args: Sequence[str], *, timeout_s: float) -> None:
-    """Run ffmpeg with ``args``; raise MediaUndecodable when it reports the input's data as
-    unreadable, MediaTimeout after ``timeout_s`` seconds, MediaError on any other failure."""
+    """Run ffmpeg with ``args`` (its command line after the program, inputs and outputs as
+    paths or URLs), quietly (``-loglevel error``) and overwriting outputs (``-y``).
+
+    Raises: ``MediaUndecodable`` when ffmpeg's error output reports the input's data as
+    invalid (``FILE_FAULTS``), ``MediaTimeout`` after ``timeout_s`` seconds (the process is
+    killed), ``MediaError`` on any other non-zero exit (its message ends with ffmpeg's last
+    error lines, the worker's paths reduced to file names).
+    """
     command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
     logger.debug("ffmpeg %s", " ".join(args))
     try:

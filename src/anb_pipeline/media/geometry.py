@@ -33,7 +33,9 @@ def _even(value: float) -> int:
 
 
 def fit_box(display_width: float, display_height: float) -> ContentBox:
-    """Scale a picture of the given display size to fit the frame, centred."""
+    """Where a picture of ``display_width`` x ``display_height`` (display pixels, the sample
+    aspect ratio applied) sits in the 1280x720 frame: scaled to fit without stretching,
+    centred, even sizes (yuv420p), the rest letterbox or pillarbox (SPEC section 3)."""
     scale = min(FRAME_WIDTH / display_width, FRAME_HEIGHT / display_height)
     width = min(FRAME_WIDTH, _even(display_width * scale))
     height = min(FRAME_HEIGHT, _even(display_height * scale))

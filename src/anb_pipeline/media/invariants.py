@@ -37,7 +37,9 @@ def clip_problems(path: Path, *, settings: Settings, source_duration_s: float) -
 
 
 def summary(info: VideoInfo, *, size_bytes: int) -> dict[str, object]:
-    """The probe facts a person wants to see about a clip."""
+    """The probe facts a person wants to see about a clip, JSON-ready: ``size_bytes``,
+    ``codec``, ``resolution`` (``WxH``), ``fps``, ``duration_s`` (to the millisecond),
+    ``audio_streams`` (a count) and ``faststart`` (moov before mdat)."""
     return {
         "size_bytes": size_bytes,
         "codec": info.codec,

@@ -17,7 +17,11 @@ MAX_PARTS = 10_000
 
 
 def check_key(key: str) -> str:
-    """Refuse keys that could escape a prefix or that no code of ours would build."""
+    """``key`` itself when it is one our code builds: ``/``-separated parts of letters,
+    digits and ``_.+-``, none of them ``.`` or ``..``.
+
+    Raises: ``StorageError`` for any other key (one that could escape a prefix).
+    """
     if not _KEY.match(key) or any(part in (".", "..") for part in key.split("/")):
         raise StorageError(f"invalid storage key {key!r}")
     return key
@@ -27,7 +31,13 @@ class Storage(Protocol):
     """Where originals, intermediates and outputs live.
 
     Writes are atomic: a reader sees the old object, the new one, or none, never a
-    half-written one. That is what makes a redelivered step safe to redo.
+    half-written one. That is what makes a redelivered step safe to redo. Keys are
+    ``/``-separated, relative to the storage's root (see :func:`check_key` and
+    :mod:`anb_pipeline.layout`).
+
+    Raises (every method): ``StorageError`` for a key the code would not build;
+    ``StorageUnavailable`` when the storage cannot be reached or written (an outage: a step
+    that meets it is retried).
     """
 
     def put_file(self, key: str, path: Path, *, content_type: str | None = None) -> None:
@@ -39,7 +49,11 @@ class Storage(Protocol):
         ...
 
     def put_stream(self, key: str, stream: BinaryIO, *, content_type: str | None = None) -> int:
-        """Copy ``stream`` to ``key`` in chunks; returns the bytes written."""
+        """Copy ``stream`` (a binary file object, read to its end) to ``key`` in chunks,
+        atomically; returns the bytes written.
+
+        Raises: ``StorageUnavailable`` when the storage cannot be written.
+        """
         ...
 
     def get_file(self, key: str, path: Path) -> None:
@@ -60,12 +74,18 @@ class Storage(Protocol):
         """Where ffmpeg can read the object in place: a local path or a presigned URL.
 
         ffmpeg then reads only the bytes it needs (the first 30 s of a long upload) instead
-        of a full download first. Raises ObjectNotFound when there is no such object.
+        of a full download first. ``expires_s``: seconds a presigned URL stays valid.
+
+        Raises: ``ObjectNotFound`` when there is no such object.
         """
         ...
 
     def copy(self, source_key: str, target_key: str, *, content_type: str | None = None) -> None:
-        """Copy within the storage (server-side on S3), atomically."""
+        """Copy the object at ``source_key`` to ``target_key`` within the storage
+        (server-side on S3), atomically.
+
+        Raises: ``ObjectNotFound`` when there is no object at ``source_key``.
+        """
         ...
 
     def exists(self, key: str) -> bool:
@@ -85,7 +105,11 @@ class Storage(Protocol):
         ...
 
     def list(self, prefix: str) -> list[str]:
-        """The keys under ``prefix`` (relative to the storage's root), sorted."""
+        """The keys under ``prefix`` (a key prefix, usually ending in ``/``), relative to the
+        storage's root, sorted; ``[]`` when there are none.
+
+        Raises: ``StorageUnavailable`` when the storage cannot be listed.
+        """
         ...
 
     def start_multipart(self, key: str, *, content_type: str | None = None) -> str:
@@ -104,17 +128,22 @@ class Storage(Protocol):
     def finish_multipart(
         self, key: str, *, multipart_id: str, parts: Sequence[tuple[int, str]]
     ) -> None:
-        """Join ``parts`` (number, tag), in order, into the object at ``key``, atomically.
+        """Join ``parts`` (``(part number, tag)`` pairs, as ``put_part`` returned the tags), in
+        order, into the object at ``key``, atomically.
 
         Finishing again an upload that was already joined into ``key`` (a retry after a
         crash or a lost answer, before the caller could record the join) is not an error.
-        Raises: ``StorageError`` (``ObjectNotFound`` where the store says so) when the
-        upload is unknown and ``key`` holds nothing.
+        Raises: ``StorageError`` for no parts or (S3) a part below ``MIN_PART_BYTES`` but the
+        last; ``ObjectNotFound`` (or, where the store cannot say so, ``StorageError``) when
+        the upload is unknown or a (local) part is missing and ``key`` holds nothing.
         """
         ...
 
     def abort_multipart(self, key: str, *, multipart_id: str) -> None:
-        """Drop every stored part; aborting a finished or unknown upload is not an error."""
+        """Drop every stored part; aborting a finished or unknown upload is not an error.
+
+        Raises: ``StorageUnavailable`` when the storage cannot be reached.
+        """
         ...
 
     def presigned_url(self, key: str, *, expires_s: int) -> str | None:
@@ -122,5 +151,8 @@ class Storage(Protocol):
         ...
 
     def check(self) -> None:
-        """Raise StorageUnavailable when storage cannot be reached."""
+        """Nothing when the storage can be reached and written (for health checks).
+
+        Raises: ``StorageUnavailable`` otherwise.
+        """
         ...

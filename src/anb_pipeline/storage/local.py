@@ -67,14 +67,16 @@ class LocalStorage:
         return written
 
     def get_file(self, key: str, path: Path) -> None:
-        """See :meth:`Storage.get_file`."""
+        """See :meth:`Storage.get_file`. Raises: ``ObjectNotFound`` when there is no such
+        object."""
         source = self._path(key)
         if not source.is_file():
             raise ObjectNotFound(key)
         shutil.copyfile(source, path)
 
     def open_read(self, key: str) -> BinaryIO:
-        """See :meth:`Storage.open_read`."""
+        """See :meth:`Storage.open_read`. Raises: ``ObjectNotFound`` when there is no such
+        object."""
         try:
             return open(self._path(key), "rb")
         except FileNotFoundError as exc:
@@ -100,7 +102,7 @@ class LocalStorage:
         return self._path(key).is_file()
 
     def size(self, key: str) -> int:
-        """See :meth:`Storage.size`."""
+        """See :meth:`Storage.size`. Raises: ``ObjectNotFound`` when there is no such object."""
         try:
             return self._path(key).stat().st_size
         except FileNotFoundError as exc:
@@ -162,7 +164,11 @@ class LocalStorage:
         self, key: str, *, multipart_id: str, parts: Sequence[tuple[int, str]]
     ) -> None:
         """See :meth:`Storage.finish_multipart`: the parts are appended to the first, which
-        is then renamed to ``key``."""
+        is then renamed to ``key``.
+
+        Raises: ``StorageError`` for no parts, ``ObjectNotFound`` when a part is missing,
+        ``StorageUnavailable`` when the parts cannot be joined (a full disk).
+        """
         paths = [self._part_path(key, multipart_id=multipart_id, part_number=number)
                  for number, _ in parts]
         if not paths:
@@ -195,7 +201,10 @@ class LocalStorage:
         return None
 
     def check(self) -> None:
-        """Raise ``StorageUnavailable`` when the root directory cannot be created or written."""
+        """Nothing when the root directory exists (or can be made) and takes a file.
+
+        Raises: ``StorageUnavailable`` when the root directory cannot be created or written.
+        """
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=self.root, prefix=".part-check-"):

@@ -32,8 +32,9 @@ def _translate(exc: Exception, key: str) -> StorageError:
 class S3Storage:
     """The :class:`Storage` on an S3 bucket (``s3://bucket/prefix`` URLs), through one
     thread-safe boto3 client; ``endpoint_url`` points at an emulator (moto) or is None for AWS.
-    Every S3 or botocore error becomes ``ObjectNotFound`` (404/NoSuchKey) or
-    ``StorageUnavailable``.
+    Every S3 or botocore error becomes ``ObjectNotFound`` (404/NoSuchKey),
+    ``StorageUnavailable`` (S3 unreachable, NoSuchBucket, AccessDenied, SlowDown,
+    ServiceUnavailable) or ``StorageError`` (any other refusal).
     """
     def __init__(
         self, *, bucket: str, prefix: str, endpoint_url: str | None, region: str
@@ -128,7 +129,8 @@ class S3Storage:
         return len(keys)
 
     def list(self, prefix: str) -> list[str]:
-        """See :meth:`Storage.list`."""
+        """See :meth:`Storage.list` (ListObjectsV2, every page). Raises: ``StorageUnavailable``
+        when S3 cannot be reached."""
         paginator = self.client.get_paginator("list_objects_v2")
         keys: list[str] = []
         try:
@@ -174,7 +176,11 @@ class S3Storage:
 
     def abort_multipart(self, key: str, *, multipart_id: str) -> None:
         """S3's AbortMultipartUpload; an unknown upload (already finished or aborted) is
-        not an error."""
+        not an error.
+
+        Raises: ``StorageUnavailable`` when S3 cannot be reached; ``StorageError`` for
+        another refusal.
+        """
         try:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._key(key),
                                                UploadId=multipart_id)
