@@ -67,10 +67,11 @@ class Text:
     ``Annotated[str | None, Text(...)] = None`` (an optional one: null, absent or blank is
     None).
 
-    The value is stripped (unless ``strip`` is False), then must be ``min_chars`` to
-    ``max_chars`` characters (code points) and storable (``is_storable``); then, when a
-    ``pattern`` is given and the value is not empty, its ``normalize`` form (a
-    ``unicodedata`` form, or as it is) must fullmatch it. The value kept is that form.
+    The value is stripped (unless ``strip`` is False); a required field left blank without
+    a ``min_chars`` is missing. Then it must be ``min_chars`` to ``max_chars`` characters
+    (code points) and storable (``is_storable``); then, when a ``pattern`` is given and the
+    value is not empty, its ``normalize`` form (a ``unicodedata`` form, or as it is) must
+    fullmatch it. The value kept is that form.
     ``message``, when given, replaces every message but the required one. ``format`` is
     the JSON schema's ``format`` (documentation only).
     """
@@ -97,6 +98,8 @@ class Text:
         if not isinstance(value, str):
             raise _invalid(self.message or NOT_A_STRING)
         value = value.strip() if self.strip else value
+        if not value and not optional and not self.min_chars:
+            raise _invalid(REQUIRED)  # blank is no answer; a minimum says so in its words
         if not self.min_chars <= len(value) <= self.max_chars:
             raise _invalid(self.message or f"Must be {self.min_chars} to {self.max_chars} "
                                             "characters")

@@ -260,6 +260,8 @@ VALID_SIGNUP = {"username": "messages", "email": "messages@example.org", "passwo
 
 @pytest.mark.parametrize("changes, errors", [
     ({"username": None}, {"username": "This field is required"}),
+    ({"username": "   ", "email": " "},  # blank is missing (it once signed up as "")
+     {"username": "This field is required", "email": "This field is required"}),
     ({"email": 42}, {"email": "Must be a string"}),
     ({"username": "x" * 33}, {"username": "Must be 0 to 32 characters"}),
     ({"username": "bad name"},
