@@ -27,6 +27,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from .statuses import StepStatus, VideoStatus, values
+from .validation import (
+    MAX_EMAIL_CHARS,
+    MAX_FILENAME_CHARS,
+    MAX_NAME_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_USERNAME_CHARS,
+)
 
 STATUSES = values(VideoStatus)
 STEP_STATUSES = values(StepStatus)
@@ -83,16 +90,16 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    username: Mapped[str] = mapped_column(String(32))
-    username_key: Mapped[str] = mapped_column(String(32), unique=True)
-    email: Mapped[str] = mapped_column(String(254))
-    email_key: Mapped[str] = mapped_column(String(254), unique=True)
+    username: Mapped[str] = mapped_column(String(MAX_USERNAME_CHARS))
+    username_key: Mapped[str] = mapped_column(String(MAX_USERNAME_CHARS), unique=True)
+    email: Mapped[str] = mapped_column(String(MAX_EMAIL_CHARS))
+    email_key: Mapped[str] = mapped_column(String(MAX_EMAIL_CHARS), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    first_name: Mapped[str | None] = mapped_column(String(100))
-    last_name: Mapped[str | None] = mapped_column(String(100))
-    city: Mapped[str | None] = mapped_column(String(100))
-    city_key: Mapped[str | None] = mapped_column(String(100), index=True)
-    country: Mapped[str | None] = mapped_column(String(100))
+    first_name: Mapped[str | None] = mapped_column(String(MAX_NAME_CHARS))
+    last_name: Mapped[str | None] = mapped_column(String(MAX_NAME_CHARS))
+    city: Mapped[str | None] = mapped_column(String(MAX_NAME_CHARS))
+    city_key: Mapped[str | None] = mapped_column(String(MAX_NAME_CHARS), index=True)
+    country: Mapped[str | None] = mapped_column(String(MAX_NAME_CHARS))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -110,7 +117,7 @@ class Video(Base):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(36), unique=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    title: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(MAX_TITLE_CHARS))
     description: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=VideoStatus.PENDING.value)
     source_key: Mapped[str] = mapped_column(String(255))
@@ -234,10 +241,10 @@ class TusUpload(Base):
     offset_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     #: Size of every multipart part but the last.
     part_bytes: Mapped[int] = mapped_column(Integer)
-    title: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(MAX_TITLE_CHARS))
     description: Mapped[str | None] = mapped_column(Text)
     #: The client's file name, for display only: never part of a storage key.
-    filename: Mapped[str | None] = mapped_column(String(255))
+    filename: Mapped[str | None] = mapped_column(String(MAX_FILENAME_CHARS))
     #: Where the parts are joined: ``uploads/{id}``.
     storage_key: Mapped[str] = mapped_column(String(255))
     #: The storage's multipart id; None once the parts are joined.
