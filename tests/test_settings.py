@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+import anb_pipeline
 from anb_pipeline import AnbSettings, ConfigurationError, Settings
 from anb_pipeline.settings import variable_name
 from anb_web.settings import WebSettings, database_url_from_env
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSETS = ROOT / "src" / "anb_pipeline" / "assets"
+#: The assets shipped inside the package, wherever it is installed (src/ or site-packages).
+ASSETS = Path(anb_pipeline.__file__).resolve().parent / "assets"
 #: The defaults as they were before the settings became pydantic models (issue 14): a
 #: changed default must be a decision, made here too.
 PIPELINE_DEFAULTS = {

@@ -9,6 +9,7 @@ not fit is a :class:`~anb_pipeline.errors.ConfigurationError` naming the variabl
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -215,8 +216,8 @@ class Settings(AnbSettings):
     max_receives: int = 3
     #: SQS long-poll wait of one receive (SQS allows 0 to 20).
     sqs_wait_time_s: int = 20
-    #: Each ffmpeg call is killed after this long.
-    ffmpeg_timeout_s: int = 900
+    #: Each ffmpeg call is killed after this long (fractions allowed).
+    ffmpeg_timeout_s: float = Field(default=900, gt=0)
     #: How long a stopping worker lets in-flight steps finish before it gives them back
     #: (Dramatiq's ``--worker-shutdown-timeout``; the deployment's drain window).
     worker_drain_s: int = 960
@@ -273,7 +274,7 @@ class Settings(AnbSettings):
     def step_time_limit_s(self) -> int:
         """Dramatiq's time limit of one step attempt: several ffmpeg calls may each use
         their full timeout, so it is a backstop above them, never the first to fire."""
-        return self.ffmpeg_timeout_s * 2 + 60
+        return math.ceil(self.ffmpeg_timeout_s * 2 + 60)
 
     @property
     def heartbeat_interval_s(self) -> float:
