@@ -158,7 +158,7 @@ class MediaPipeline:
             # A configured scratch directory may not exist yet (a fresh volume, a cleaned
             # /tmp); without it every attempt of every step would fail the same way.
             self.settings.work_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=f"anb-{step.name}-",
+        with tempfile.TemporaryDirectory(prefix=f"anb-step-{step.name}-",
                                          dir=self.settings.work_dir) as workdir:
             ctx = StepContext(step=step.name, job=job, storage=self.storage,
                               settings=self.settings, workdir=Path(workdir))

@@ -9,6 +9,7 @@ the rest. Text fields are small and capped.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -29,6 +30,8 @@ FORM_OVERHEAD_BYTES = 1024 * 1024
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 16
 SPOOL_PREFIX = "anb-upload-"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -178,7 +181,10 @@ def sweep_spool(spool_dir: Path | None) -> int:
 
     Run at start: a file whose owner pid is dead, is this process (a reused pid: this
     process has received nothing yet), or is not named by pid, was left by a process that
-    was killed mid-upload. Files of live sibling processes (``--workers N``) are kept.
+    was killed mid-upload. Files of live sibling processes (``--workers N``) are kept, and
+    so is anything that is not a regular file (the directory is shared: ``ANB_WORK_DIR``
+    or the system's temporary directory). A file that cannot be deleted is logged and
+    left; the start goes on.
     """
     directory = Path(spool_dir if spool_dir is not None else tempfile.gettempdir())
     swept = 0
@@ -186,7 +192,13 @@ def sweep_spool(spool_dir: Path | None) -> int:
         owner = path.name.removeprefix(SPOOL_PREFIX).split("-", 1)[0]
         if owner.isascii() and owner.isdigit() and int(owner) != os.getpid() and _alive(int(owner)):
             continue
-        path.unlink(missing_ok=True)
+        if path.is_symlink() or not path.is_file():
+            continue
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            logger.warning("Could not delete the leftover upload spool %s: %s", path, exc)
+            continue
         swept += 1
     return swept
 

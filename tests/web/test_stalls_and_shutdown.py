@@ -183,7 +183,11 @@ def test_spool_files_of_dead_processes_are_swept_at_start(
     other = work / "job-123.mp4"
     for path in [*orphans, sibling, other]:
         path.write_bytes(b"x" * 1024)
+    # A directory whose name looks like a spool file (a worker's scratch directory once
+    # was, for the upload step): not ours to delete, and no reason to fail the start.
+    directory = work / f"{SPOOL_PREFIX}q8w7e6r5"
+    (directory / "inside").mkdir(parents=True)
     web = WebProcess(env, log_path=tmp_path / "web.log").wait_ready()
     web.terminate()
     assert [path.exists() for path in orphans] == [False, False]
-    assert sibling.exists() and other.exists()
+    assert sibling.exists() and other.exists() and (directory / "inside").is_dir()
